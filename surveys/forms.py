@@ -1,0 +1,302 @@
+"""Forms of the collection side: consultant set-up and the public answer sheet."""
+
+from __future__ import annotations
+
+import uuid
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+from .defaults import RATING_SCALE
+from .models import (
+    QUESTION_TAGS,
+    STAFF_MEMBERS_MAX,
+    STAFF_MEMBERS_MIN,
+    Engagement,
+    Group,
+    Question,
+    RatingItem,
+    Wave,
+)
+from .services import Answers, ItemInput, RatingInput, SheetDetails
+
+TAG_LABELS = {
+    "good": "Good",
+    "bad": "Bad",
+    "neutral": "Neutral",
+    "continue": "Continue",
+    "start": "Start",
+}
+
+# Empty rows shown per question; a script adds more, and without it these suffice.
+EXTRA_ITEM_ROWS = 3
+
+
+# --- Consultant set-up ----------------------------------------------------------
+
+
+class EngagementCreateForm(forms.Form):
+    name = forms.CharField(label="Company name", max_length=200)
+    slug = forms.SlugField(
+        label="Short name (optional)",
+        max_length=80,
+        required=False,
+        help_text="Used in links and on the command line; made from the name when left empty.",
+    )
+
+
+class EngagementSettingsForm(forms.ModelForm):
+    class Meta:
+        model = Engagement
+        fields = ["name", "min_individuals", "min_staff_sheets"]
+
+
+class DepartmentForm(forms.Form):
+    name = forms.CharField(label="Department", max_length=120)
+
+
+class WaveForm(forms.ModelForm):
+    class Meta:
+        model = Wave
+        fields = ["title", "opens_on", "closes_on", "open_link_enabled"]
+        widgets = {
+            "opens_on": forms.DateInput(attrs={"type": "date"}),
+            "closes_on": forms.DateInput(attrs={"type": "date"}),
+        }
+        labels = {"open_link_enabled": "Offer an open customer link"}
+
+    def clean(self):
+        cleaned = super().clean()
+        opens_on, closes_on = cleaned.get("opens_on"), cleaned.get("closes_on")
+        if opens_on and closes_on and closes_on < opens_on:
+            self.add_error("closes_on", "The closing date is before the opening date.")
+        return cleaned
+
+
+class QuestionWordingForm(forms.ModelForm):
+    class Meta:
+        model = Question
+        fields = ["text_leadership", "text_staff", "text_customer"]
+        widgets = {name: forms.Textarea(attrs={"rows": 2}) for name in fields}
+
+
+QuestionWordingFormSet = forms.modelformset_factory(Question, form=QuestionWordingForm, extra=0)
+
+
+class RatingItemForm(forms.ModelForm):
+    class Meta:
+        model = RatingItem
+        fields = ["key", "label_leadership", "label_staff", "label_customer"]
+        help_texts = {"key": "A short id used in imports and exports, e.g. “speed”."}
+
+
+class SessionOpenForm(forms.Form):
+    name = forms.CharField(label="Session name (optional)", max_length=200, required=False)
+
+
+class ContactsForm(forms.Form):
+    """Contacts pasted as lines ``email, name, segment`` or uploaded as CSV."""
+
+    pasted = forms.CharField(
+        label="Paste contacts",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6, "placeholder": "ana@example.com, Ana Ruiz, Retail"}),
+        help_text="One per line: email, name, segment (name and segment optional).",
+    )
+    upload = forms.FileField(
+        label="…or upload a CSV file",
+        required=False,
+        help_text="Columns email, name, segment (a header row is expected; other columns are ignored).",
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if not cleaned.get("pasted", "").strip() and not cleaned.get("upload"):
+            raise ValidationError("Paste some contacts or choose a CSV file.")
+        return cleaned
+
+
+# --- The answer sheet -----------------------------------------------------------
+
+
+class ItemForm(forms.Form):
+    """One short answer item; ``tag`` exists only for tagged questions."""
+
+    tags: tuple[str, ...] = ()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["text"] = forms.CharField(
+            required=False,
+            max_length=settings.GAPSURVEY_ITEM_MAX_LENGTH,
+            widget=forms.TextInput(attrs={"class": "form-control", "autocomplete": "off"}),
+        )
+        if self.tags:
+            self.fields["tag"] = forms.ChoiceField(
+                required=False,
+                choices=[("", "Choose…")] + [(t, TAG_LABELS[t]) for t in self.tags],
+                widget=forms.Select(attrs={"class": "form-select"}),
+            )
+
+    def clean(self):
+        cleaned = super().clean()
+        text = (cleaned.get("text") or "").strip()
+        cleaned["text"] = text
+        if text and self.tags and not cleaned.get("tag"):
+            self.add_error("tag", "Choose " + " or ".join(TAG_LABELS[t].lower() for t in self.tags) + ".")
+        return cleaned
+
+
+class BaseItemFormSet(forms.BaseFormSet):
+    def items(self, question_key: str) -> list[ItemInput]:
+        return [
+            ItemInput(question_key=question_key, text=form.cleaned_data["text"], tag=form.cleaned_data.get("tag", ""))
+            for form in self.forms
+            if form.cleaned_data.get("text")
+        ]
+
+
+def _item_formset(tags: tuple[str, ...]):
+    form_class = type("TaggedItemForm" if tags else "PlainItemForm", (ItemForm,), {"tags": tags})
+    return forms.formset_factory(
+        form_class,
+        formset=BaseItemFormSet,
+        extra=EXTRA_ITEM_ROWS,
+        max_num=settings.GAPSURVEY_MAX_ITEMS_PER_QUESTION,
+        validate_max=True,
+        absolute_max=settings.GAPSURVEY_MAX_ITEMS_PER_QUESTION,
+    )
+
+
+class RatingsForm(forms.Form):
+    def __init__(self, *args, rating_items, group: str, complete: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.rating_items = list(rating_items)
+        for item in self.rating_items:
+            self.fields[f"rating_{item.key}"] = forms.TypedChoiceField(
+                label=item.label_for(group),
+                choices=[(value, f"{value} – {label}") for value, label in RATING_SCALE],
+                coerce=int,
+                required=complete,
+                widget=forms.RadioSelect,
+                error_messages={"required": "Choose a rating from 1 (poor) to 5 (excellent)."},
+            )
+
+    def ratings(self) -> list[RatingInput]:
+        return [
+            RatingInput(item_key=item.key, value=self.cleaned_data[f"rating_{item.key}"])
+            for item in self.rating_items
+            if self.cleaned_data.get(f"rating_{item.key}") not in (None, "")
+        ]
+
+
+class AnswerSheet:
+    """
+    The four questions as item lists plus the ratings, worded for one group.
+    ``complete=False`` accepts a partial sheet (a staff draft).
+    """
+
+    def __init__(self, wave: Wave, group: str, data=None, initial: Answers | None = None, complete: bool = True):
+        self.wave, self.group = wave, group
+        initial = initial or Answers()
+        self.sections = []
+        for question in wave.questions.all():
+            formset_class = _item_formset(QUESTION_TAGS[question.key])
+            rows = [{"text": i.text, "tag": i.tag} for i in initial.items if i.question_key == question.key]
+            formset = formset_class(data, prefix=question.key, initial=rows or None)
+            self.sections.append((question, question.text_for(group), formset))
+        ratings_initial = {f"rating_{r.item_key}": r.value for r in initial.ratings}
+        self.ratings_form = RatingsForm(
+            data,
+            initial=ratings_initial,
+            rating_items=wave.rating_items.all(),
+            group=group,
+            complete=complete,
+            prefix="r",
+        )
+        self.complete = complete
+        self.non_field_errors: list[str] = []
+
+    def is_valid(self) -> bool:
+        valid = all([formset.is_valid() for _, _, formset in self.sections]) & self.ratings_form.is_valid()
+        if valid and self.complete and not self.answers().items:
+            self.non_field_errors.append("Add at least one item to one of the questions.")
+            return False
+        return valid
+
+    def answers(self) -> Answers:
+        items = [item for question, _, formset in self.sections for item in formset.items(question.key)]
+        return Answers(items=items, ratings=self.ratings_form.ratings())
+
+    def add_service_errors(self, error: ValidationError) -> None:
+        self.non_field_errors.extend(error.messages)
+
+    @property
+    def has_errors(self) -> bool:
+        return bool(
+            self.non_field_errors
+            or self.ratings_form.errors
+            or any(formset.total_error_count() for _, _, formset in self.sections)
+        )
+
+
+def new_submission_key() -> str:
+    return uuid.uuid4().hex
+
+
+class SubmissionKeyForm(forms.Form):
+    """A per-render key: the same form posted twice stores one response."""
+
+    submission_key = forms.CharField(widget=forms.HiddenInput, max_length=64, required=False)
+
+
+class SheetDetailsForm(forms.Form):
+    group_name = forms.CharField(label="Group name", max_length=120)
+    department = forms.CharField(
+        label="Department",
+        max_length=120,
+        help_text="Pick from the list or type your own.",
+    )
+    members = forms.IntegerField(
+        label="Number of people in the group",
+        min_value=STAFF_MEMBERS_MIN,
+        max_value=STAFF_MEMBERS_MAX,
+        initial=7,
+        help_text=f"Groups of 6–8 work best; {STAFF_MEMBERS_MIN}–{STAFF_MEMBERS_MAX} accepted.",
+    )
+
+    def __init__(self, *args, departments: list[str] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.departments = list(departments)
+        self.fields["department"].widget.attrs["list"] = "department-options"
+
+    def details(self) -> SheetDetails:
+        return SheetDetails(
+            group_name=self.cleaned_data["group_name"],
+            department=self.cleaned_data["department"],
+            members=self.cleaned_data["members"],
+        )
+
+
+class SegmentForm(forms.Form):
+    segment = forms.CharField(
+        label="Which best describes you? (optional)",
+        max_length=120,
+        required=False,
+        help_text="For example the product you use or the kind of customer you are.",
+    )
+
+
+class JoinForm(forms.Form):
+    code = forms.CharField(
+        label="Session code",
+        max_length=12,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters", "class": "text-uppercase"}),
+    )
+
+    def clean_code(self) -> str:
+        return "".join(self.cleaned_data["code"].split()).upper()
+
+
+GROUP_LABELS = dict(Group.choices)

@@ -1,0 +1,330 @@
+"""
+Collection data: who is surveyed (workspaces, engagements, waves), what they
+are asked (questions, rating items) and what they answered (respondents,
+answer items, ratings).
+
+Writes go through ``surveys.services``; reads through ``surveys.selectors``.
+"""
+
+import secrets
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+# Staff groups are meant to be 6-8 people; a sheet for 2-20 is accepted.
+STAFF_MEMBERS_MIN = 2
+STAFF_MEMBERS_MAX = 20
+
+RATING_MIN = 1
+RATING_MAX = 5
+
+
+def new_token() -> str:
+    """An unguessable public token: 32 random bytes (256 bits), URL-safe."""
+    return secrets.token_urlsafe(32)
+
+
+class Group(models.TextChoices):
+    LEADERSHIP = "leadership", "Leadership"
+    STAFF = "staff", "Staff"
+    CUSTOMER = "customer", "Customers"
+
+
+class QuestionKey(models.TextChoices):
+    STRENGTHS = "strengths", "Strengths"
+    IMPROVEMENTS = "improvements", "Improvements"
+    COMPETITION = "competition", "Competition"
+    CONTINUE_START = "continue_start", "Continue / start"
+
+
+# Which tags each question's items carry; an empty tuple means no tag.
+QUESTION_TAGS: dict[str, tuple[str, ...]] = {
+    QuestionKey.STRENGTHS: (),
+    QuestionKey.IMPROVEMENTS: (),
+    QuestionKey.COMPETITION: ("good", "bad", "neutral"),
+    QuestionKey.CONTINUE_START: ("continue", "start"),
+}
+
+
+class Workspace(models.Model):
+    """A consultancy: its consultants see its engagements and nothing else."""
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=80, unique=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="workspaces", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Engagement(models.Model):
+    """One client company whose customer experience gap is measured."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="engagements")
+    name = models.CharField("company name", max_length=200)
+    # Globally unique: the command line interfaces address engagements by slug alone.
+    slug = models.SlugField(max_length=80, unique=True)
+    min_individuals = models.PositiveSmallIntegerField(
+        "anonymity threshold (individuals)",
+        default=5,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text="Segments or groups with fewer leaders or customers are never shown on their own.",
+    )
+    min_staff_sheets = models.PositiveSmallIntegerField(
+        "anonymity threshold (staff sheets)",
+        default=2,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text="Departments with fewer staff sheets are never shown on their own.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Department(models.Model):
+    """A staff department the consultant lists for the staff sheet's drop-down."""
+
+    engagement = models.ForeignKey(Engagement, on_delete=models.CASCADE, related_name="departments")
+    name = models.CharField(max_length=120)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["engagement", "name"], name="department_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Wave(models.Model):
+    """A survey round; the gap is tracked from wave to wave."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+
+    engagement = models.ForeignKey(Engagement, on_delete=models.CASCADE, related_name="waves")
+    number = models.PositiveIntegerField()
+    title = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    opens_on = models.DateField(null=True, blank=True)
+    closes_on = models.DateField(null=True, blank=True)
+    staff_token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
+    open_link_token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
+    open_link_enabled = models.BooleanField(
+        default=True, help_text="An anonymous customer link for focus groups and kiosks."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["engagement", "number"]
+        constraints = [models.UniqueConstraint(fields=["engagement", "number"], name="wave_unique_number")]
+
+    def __str__(self) -> str:
+        return self.title or f"Wave {self.number}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == self.Status.OPEN
+
+
+class Question(models.Model):
+    """One of the four fixed questions, worded per audience for this wave."""
+
+    wave = models.ForeignKey(Wave, on_delete=models.CASCADE, related_name="questions")
+    key = models.CharField(max_length=20, choices=QuestionKey.choices)
+    order = models.PositiveSmallIntegerField(default=0)
+    text_leadership = models.TextField("wording for leadership")
+    text_staff = models.TextField("wording for staff")
+    text_customer = models.TextField("wording for customers")
+
+    class Meta:
+        ordering = ["wave", "order"]
+        constraints = [models.UniqueConstraint(fields=["wave", "key"], name="question_unique_key")]
+
+    def __str__(self) -> str:
+        return self.get_key_display()
+
+    def text_for(self, group: str) -> str:
+        return getattr(self, f"text_{group}")
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        return QUESTION_TAGS[self.key]
+
+
+class RatingItem(models.Model):
+    """A 1-5 rating every respondent gives (1 Poor ... 5 Excellent)."""
+
+    wave = models.ForeignKey(Wave, on_delete=models.CASCADE, related_name="rating_items")
+    key = models.SlugField(max_length=40)
+    order = models.PositiveSmallIntegerField(default=0)
+    label_leadership = models.CharField("wording for leadership", max_length=300)
+    label_staff = models.CharField("wording for staff", max_length=300)
+    label_customer = models.CharField("wording for customers", max_length=300)
+
+    class Meta:
+        ordering = ["wave", "order", "id"]
+        constraints = [models.UniqueConstraint(fields=["wave", "key"], name="rating_item_unique_key")]
+
+    def __str__(self) -> str:
+        return self.key
+
+    def label_for(self, group: str) -> str:
+        return getattr(self, f"label_{group}")
+
+
+class WorkshopSession(models.Model):
+    """A leadership workshop: leaders join by a short code and answer on their phones."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+
+    wave = models.ForeignKey(Wave, on_delete=models.CASCADE, related_name="sessions")
+    name = models.CharField(max_length=200, blank=True)
+    code = models.CharField(max_length=12, unique=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    opened_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    opened_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-opened_at"]
+
+    def __str__(self) -> str:
+        return self.name or f"Session {self.code}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == self.Status.OPEN
+
+
+class Invitation(models.Model):
+    """A customer's personal link: one token, one submission."""
+
+    wave = models.ForeignKey(Wave, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(max_length=254)
+    name = models.CharField(max_length=200, blank=True)
+    segment = models.CharField(max_length=120, blank=True)
+    token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["wave", "email"]
+        constraints = [models.UniqueConstraint(fields=["wave", "email"], name="invitation_unique_email")]
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class Respondent(models.Model):
+    """
+    One answer sheet: a leader, a staff group's sheet or a customer.
+
+    A staff sheet is one respondent carrying its group name, department and
+    member count; a customer carries a segment in ``department``.
+    """
+
+    class Channel(models.TextChoices):
+        WORKSHOP = "workshop", "Workshop session"
+        STAFF_LINK = "staff_link", "Staff link"
+        PAPER = "paper", "Paper sheet typed in"
+        INVITATION = "invitation", "Invitation link"
+        OPEN_LINK = "open_link", "Open link"
+        IMPORT = "import", "CSV import"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        SUBMITTED = "submitted", "Submitted"
+
+    wave = models.ForeignKey(Wave, on_delete=models.CASCADE, related_name="respondents")
+    group = models.CharField(max_length=12, choices=Group.choices)
+    channel = models.CharField(max_length=12, choices=Channel.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SUBMITTED)
+    # Staff department or customer segment.
+    department = models.CharField(max_length=120, blank=True)
+    group_name = models.CharField("staff group name", max_length=120, blank=True)
+    members = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(STAFF_MEMBERS_MIN), MaxValueValidator(STAFF_MEMBERS_MAX)]
+    )
+    # The respondent id of an imported file, unique within its wave.
+    external_ref = models.CharField(max_length=120, blank=True)
+    session = models.ForeignKey(
+        WorkshopSession, null=True, blank=True, on_delete=models.SET_NULL, related_name="respondents"
+    )
+    invitation = models.OneToOneField(
+        Invitation, null=True, blank=True, on_delete=models.SET_NULL, related_name="respondent"
+    )
+    # A staff draft's private link.
+    edit_token = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
+    # One per rendered form: a form posted twice stores one respondent.
+    submission_key = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["wave", "created_at", "id"]
+        indexes = [models.Index(fields=["wave", "group", "status"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["wave", "group", "external_ref"],
+                condition=~Q(external_ref=""),
+                name="respondent_unique_external_ref",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        if self.group == Group.STAFF and self.group_name:
+            return f"Staff sheet {self.group_name}"
+        return f"{self.get_group_display()} #{self.pk}"
+
+
+class AnswerItem(models.Model):
+    """One short item (one idea) of an answer to one of the four questions."""
+
+    respondent = models.ForeignKey(Respondent, on_delete=models.CASCADE, related_name="items")
+    question_key = models.CharField(max_length=20, choices=QuestionKey.choices)
+    tag = models.CharField(max_length=10, blank=True)
+    text = models.TextField()
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["respondent", "question_key", "order", "id"]
+
+    def __str__(self) -> str:
+        return self.text[:60]
+
+
+class Rating(models.Model):
+    """
+    A 1-5 rating. ``votes`` is 1 for an individual; a staff sheet gives either
+    one agreed value (votes = member count) or its members' spread (one row
+    per value given, votes = how many members gave it).
+    """
+
+    respondent = models.ForeignKey(Respondent, on_delete=models.CASCADE, related_name="ratings")
+    item = models.ForeignKey(RatingItem, on_delete=models.CASCADE, related_name="ratings")
+    value = models.PositiveSmallIntegerField(validators=[MinValueValidator(RATING_MIN), MaxValueValidator(RATING_MAX)])
+    votes = models.PositiveSmallIntegerField(default=1)
+
+    class Meta:
+        ordering = ["respondent", "item", "value"]
+        constraints = [
+            models.UniqueConstraint(fields=["respondent", "item", "value"], name="rating_unique_value"),
+            models.CheckConstraint(condition=Q(value__gte=RATING_MIN, value__lte=RATING_MAX), name="rating_in_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.item.key}={self.value}"

@@ -1,0 +1,588 @@
+"""
+Writes of the collection side. Every function here validates before it saves,
+runs in one transaction and leaves the database as it was when it refuses.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import date
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.text import slugify
+
+from . import defaults
+from .models import (
+    QUESTION_TAGS,
+    RATING_MAX,
+    RATING_MIN,
+    STAFF_MEMBERS_MAX,
+    STAFF_MEMBERS_MIN,
+    AnswerItem,
+    Department,
+    Engagement,
+    Group,
+    Invitation,
+    Question,
+    Rating,
+    RatingItem,
+    Respondent,
+    Wave,
+    Workspace,
+    WorkshopSession,
+    new_token,
+)
+
+# Join codes avoid look-alike characters (0/O, 1/I/L) so they can be read off a projector.
+JOIN_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+JOIN_CODE_LENGTH = 6
+
+
+class SubmissionRefused(Exception):
+    """An answer that cannot be taken; ``reason`` picks the polite page shown."""
+
+    WAVE_CLOSED = "wave_closed"
+    SESSION_CLOSED = "session_closed"
+    ALREADY_ANSWERED = "already_answered"
+    LINK_DISABLED = "link_disabled"
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ItemInput:
+    question_key: str
+    text: str
+    tag: str = ""
+
+
+@dataclass(frozen=True)
+class RatingInput:
+    item_key: str
+    value: int
+    votes: int = 1
+
+
+@dataclass
+class Answers:
+    """What one respondent answered: short items per question, and ratings."""
+
+    items: list[ItemInput] = field(default_factory=list)
+    ratings: list[RatingInput] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SheetDetails:
+    group_name: str
+    department: str
+    members: int
+
+
+@dataclass(frozen=True)
+class Contact:
+    email: str
+    name: str = ""
+    segment: str = ""
+
+
+# --- Workspaces and engagements -------------------------------------------------
+
+
+@transaction.atomic
+def workspace_create(*, name: str, owner: AbstractBaseUser | None = None) -> Workspace:
+    workspace = Workspace.objects.create(name=name, slug=_unique_slug(Workspace, name))
+    if owner is not None:
+        workspace.members.add(owner)
+    return workspace
+
+
+@transaction.atomic
+def engagement_create(*, workspace: Workspace, name: str, slug: str = "") -> Engagement:
+    """Create an engagement with its first wave, open and worded by default."""
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": "Give the company's name."})
+    if slug:
+        if Engagement.objects.filter(slug=slug).exists():
+            raise ValidationError({"slug": f"The short name “{slug}” is taken; choose another."})
+    else:
+        slug = _unique_slug(Engagement, name)
+    engagement = Engagement(workspace=workspace, name=name, slug=slug)
+    engagement.full_clean()
+    engagement.save()
+    wave_create(engagement=engagement)
+    return engagement
+
+
+@transaction.atomic
+def engagement_update(*, engagement: Engagement, name: str, min_individuals: int, min_staff_sheets: int) -> Engagement:
+    engagement.name = name.strip()
+    engagement.min_individuals = min_individuals
+    engagement.min_staff_sheets = min_staff_sheets
+    engagement.full_clean()
+    engagement.save(update_fields=["name", "min_individuals", "min_staff_sheets"])
+    return engagement
+
+
+def _unique_slug(model, name: str) -> str:
+    base = slugify(name)[:60] or "engagement"
+    slug, n = base, 2
+    while model.objects.filter(slug=slug).exists():
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+@transaction.atomic
+def department_add(*, engagement: Engagement, name: str) -> Department:
+    name = " ".join(name.split())
+    if not name:
+        raise ValidationError({"name": "Give the department's name."})
+    if engagement.departments.filter(name__iexact=name).exists():
+        raise ValidationError({"name": f"“{name}” is already on the list."})
+    return Department.objects.create(engagement=engagement, name=name)
+
+
+@transaction.atomic
+def department_remove(*, department: Department) -> None:
+    # Sheets keep their department text; only the drop-down entry goes.
+    department.delete()
+
+
+# --- Waves, questions and rating items -----------------------------------------
+
+
+@transaction.atomic
+def wave_create(
+    *,
+    engagement: Engagement,
+    title: str = "",
+    opens_on: date | None = None,
+    closes_on: date | None = None,
+    number: int | None = None,
+) -> Wave:
+    """
+    Create the next wave. Its wording and rating items are copied from the
+    previous wave so waves stay comparable; the first wave gets the defaults.
+    """
+    if opens_on and closes_on and closes_on < opens_on:
+        raise ValidationError({"closes_on": "The closing date is before the opening date."})
+    # Lock the engagement row so two waves created at once get distinct numbers.
+    Engagement.objects.select_for_update().filter(pk=engagement.pk).first()
+    previous = engagement.waves.order_by("-number").first()
+    if number is None:
+        number = (previous.number + 1) if previous else 1
+    elif engagement.waves.filter(number=number).exists():
+        raise ValidationError({"number": f"Wave {number} already exists."})
+    wave = Wave.objects.create(
+        engagement=engagement, number=number, title=title.strip(), opens_on=opens_on, closes_on=closes_on
+    )
+    if previous is not None:
+        for question in previous.questions.all():
+            question.pk, question.wave = None, wave
+            question.save()
+        for item in previous.rating_items.all():
+            item.pk, item.wave = None, wave
+            item.save()
+    else:
+        company = engagement.name
+        for order, (key, internal, customer) in enumerate(defaults.QUESTIONS):
+            Question.objects.create(
+                wave=wave,
+                key=key,
+                order=order,
+                text_leadership=internal,
+                text_staff=internal,
+                text_customer=customer.format(company=company),
+            )
+        for order, (key, internal, customer) in enumerate(defaults.RATING_ITEMS):
+            RatingItem.objects.create(
+                wave=wave,
+                key=key,
+                order=order,
+                label_leadership=internal,
+                label_staff=internal,
+                label_customer=customer.format(company=company),
+            )
+    return wave
+
+
+@transaction.atomic
+def wave_update(
+    *, wave: Wave, title: str, opens_on: date | None, closes_on: date | None, open_link_enabled: bool
+) -> Wave:
+    if opens_on and closes_on and closes_on < opens_on:
+        raise ValidationError({"closes_on": "The closing date is before the opening date."})
+    wave.title = title.strip()
+    wave.opens_on, wave.closes_on = opens_on, closes_on
+    wave.open_link_enabled = open_link_enabled
+    wave.save(update_fields=["title", "opens_on", "closes_on", "open_link_enabled"])
+    return wave
+
+
+@transaction.atomic
+def wave_close(*, wave: Wave) -> Wave:
+    """Close the wave: every link then shows the polite closed page."""
+    Wave.objects.filter(pk=wave.pk).update(status=Wave.Status.CLOSED, closed_at=timezone.now())
+    wave.sessions.filter(status=WorkshopSession.Status.OPEN).update(
+        status=WorkshopSession.Status.CLOSED, closed_at=timezone.now()
+    )
+    wave.refresh_from_db()
+    return wave
+
+
+@transaction.atomic
+def wave_open(*, wave: Wave) -> Wave:
+    Wave.objects.filter(pk=wave.pk).update(status=Wave.Status.OPEN, closed_at=None)
+    wave.refresh_from_db()
+    return wave
+
+
+@transaction.atomic
+def question_update(
+    *, question: Question, text_leadership: str, text_staff: str, text_customer: str
+) -> Question:
+    question.text_leadership = text_leadership.strip()
+    question.text_staff = text_staff.strip()
+    question.text_customer = text_customer.strip()
+    question.full_clean()
+    question.save()
+    return question
+
+
+@transaction.atomic
+def rating_item_save(
+    *,
+    wave: Wave,
+    key: str,
+    label_leadership: str,
+    label_staff: str,
+    label_customer: str,
+    item: RatingItem | None = None,
+) -> RatingItem:
+    """Add a rating item, or reword an existing one (its key stays fixed once rated)."""
+    key = slugify(key).replace("-", "_")
+    if not key:
+        raise ValidationError({"key": "Give a short key, e.g. “speed”."})
+    clash = wave.rating_items.filter(key=key)
+    if item is not None:
+        clash = clash.exclude(pk=item.pk)
+        if key != item.key and item.ratings.exists():
+            raise ValidationError({"key": "This item already has ratings; its key can no longer change."})
+    if clash.exists():
+        raise ValidationError({"key": f"There is already a rating item “{key}”."})
+    if item is None:
+        order = (wave.rating_items.aggregate(m=Max("order"))["m"] or 0) + 1
+        item = RatingItem(wave=wave, order=order)
+    item.key = key
+    item.label_leadership = label_leadership.strip()
+    item.label_staff = label_staff.strip()
+    item.label_customer = label_customer.strip()
+    item.full_clean()
+    item.save()
+    return item
+
+
+@transaction.atomic
+def rating_item_remove(*, item: RatingItem) -> None:
+    if item.ratings.exists():
+        raise ValidationError("This item already has ratings and cannot be removed from this wave.")
+    item.delete()
+
+
+# --- Workshop sessions ----------------------------------------------------------
+
+
+def _new_join_code() -> str:
+    return "".join(secrets.choice(JOIN_CODE_ALPHABET) for _ in range(JOIN_CODE_LENGTH))
+
+
+@transaction.atomic
+def session_open(*, wave: Wave, opened_by: AbstractBaseUser | None = None, name: str = "") -> WorkshopSession:
+    if not wave.is_open:
+        raise ValidationError("This wave is closed; reopen it before starting a workshop session.")
+    for _ in range(20):
+        code = _new_join_code()
+        if not WorkshopSession.objects.filter(code=code).exists():
+            break
+    else:  # pragma: no cover - 887 million codes; twenty collisions in a row means a bug
+        raise RuntimeError("Could not find a free join code.")
+    return WorkshopSession.objects.create(wave=wave, code=code, name=name.strip(), opened_by=opened_by)
+
+
+@transaction.atomic
+def session_close(*, session: WorkshopSession) -> WorkshopSession:
+    WorkshopSession.objects.filter(pk=session.pk, status=WorkshopSession.Status.OPEN).update(
+        status=WorkshopSession.Status.CLOSED, closed_at=timezone.now()
+    )
+    session.refresh_from_db()
+    return session
+
+
+# --- Answers --------------------------------------------------------------------
+
+
+def answers_validate(*, wave: Wave, answers: Answers, complete: bool = True) -> None:
+    """
+    Raise ValidationError unless the answers fit this wave's questions and
+    rating items. ``complete`` also demands at least one item and every
+    rating (a submission); a draft may lack them.
+    """
+    errors: list[str] = []
+    max_len = settings.GAPSURVEY_ITEM_MAX_LENGTH
+    per_question: dict[str, int] = {}
+    for item in answers.items:
+        if item.question_key not in QUESTION_TAGS:
+            errors.append(f"Unknown question “{item.question_key}”.")
+            continue
+        text = item.text.strip()
+        if not text:
+            errors.append("An answer item is empty.")
+        elif len(text) > max_len:
+            errors.append(f"An answer item is longer than {max_len} characters; split it into shorter items.")
+        tags = QUESTION_TAGS[item.question_key]
+        if (item.tag or tags) and item.tag not in tags:
+            errors.append(f"The tag “{item.tag}” does not fit the question “{item.question_key}”.")
+        per_question[item.question_key] = per_question.get(item.question_key, 0) + 1
+    for key, count in per_question.items():
+        if count > settings.GAPSURVEY_MAX_ITEMS_PER_QUESTION:
+            errors.append(f"Too many items for “{key}” (at most {settings.GAPSURVEY_MAX_ITEMS_PER_QUESTION}).")
+    if complete and not answers.items:
+        errors.append("Add at least one answer item.")
+    item_keys = set(wave.rating_items.values_list("key", flat=True))
+    rated = {r.item_key for r in answers.ratings}
+    for rating in answers.ratings:
+        if rating.item_key not in item_keys:
+            errors.append(f"Unknown rating item “{rating.item_key}”.")
+        if not (RATING_MIN <= rating.value <= RATING_MAX):
+            errors.append(f"A rating must be between {RATING_MIN} and {RATING_MAX}.")
+        if rating.votes < 1:
+            errors.append("A rating needs at least one vote.")
+    if complete and item_keys - rated:
+        errors.append("Give every rating.")
+    if errors:
+        raise ValidationError(errors)
+
+
+def _store_answers(*, respondent: Respondent, answers: Answers) -> None:
+    """Replace the respondent's items and ratings with these answers."""
+    respondent.items.all().delete()
+    respondent.ratings.all().delete()
+    order: dict[str, int] = {}
+    rows = []
+    for item in answers.items:
+        order[item.question_key] = order.get(item.question_key, 0) + 1
+        rows.append(
+            AnswerItem(
+                respondent=respondent,
+                question_key=item.question_key,
+                tag=item.tag,
+                text=item.text.strip(),
+                order=order[item.question_key],
+            )
+        )
+    AnswerItem.objects.bulk_create(rows)
+    items_by_key = {i.key: i for i in respondent.wave.rating_items.all()}
+    merged: dict[tuple[str, int], int] = {}
+    for rating in answers.ratings:
+        merged[(rating.item_key, rating.value)] = merged.get((rating.item_key, rating.value), 0) + rating.votes
+    Rating.objects.bulk_create(
+        Rating(respondent=respondent, item=items_by_key[key], value=value, votes=votes)
+        for (key, value), votes in merged.items()
+    )
+
+
+def _ensure_wave_open(wave: Wave) -> None:
+    # Read the status afresh: the wave may have closed since the form was shown.
+    if not Wave.objects.filter(pk=wave.pk, status=Wave.Status.OPEN).exists():
+        raise SubmissionRefused(SubmissionRefused.WAVE_CLOSED)
+
+
+def _create_respondent(*, answers: Answers, submission_key: str | None, **fields) -> Respondent:
+    """
+    Create a submitted respondent with its answers. A repeated
+    ``submission_key`` (a double click, a resent form) returns the respondent
+    stored the first time instead of storing a second one.
+    """
+    if submission_key:
+        existing = Respondent.objects.filter(submission_key=submission_key).first()
+        if existing is not None:
+            return existing
+    try:
+        with transaction.atomic():
+            respondent = Respondent.objects.create(
+                status=Respondent.Status.SUBMITTED,
+                submitted_at=timezone.now(),
+                submission_key=submission_key or None,
+                **fields,
+            )
+            _store_answers(respondent=respondent, answers=answers)
+    except IntegrityError:
+        if submission_key:
+            existing = Respondent.objects.filter(submission_key=submission_key).first()
+            if existing is not None:
+                return existing
+        raise
+    return respondent
+
+
+@transaction.atomic
+def leader_submit(*, session: WorkshopSession, answers: Answers, submission_key: str = "") -> Respondent:
+    session = WorkshopSession.objects.select_related("wave").get(pk=session.pk)
+    if not session.is_open:
+        raise SubmissionRefused(SubmissionRefused.SESSION_CLOSED)
+    _ensure_wave_open(session.wave)
+    answers_validate(wave=session.wave, answers=answers)
+    return _create_respondent(
+        answers=answers,
+        submission_key=submission_key,
+        wave=session.wave,
+        group=Group.LEADERSHIP,
+        channel=Respondent.Channel.WORKSHOP,
+        session=session,
+    )
+
+
+def _validate_sheet_details(details: SheetDetails) -> None:
+    errors = {}
+    if not details.group_name.strip():
+        errors["group_name"] = "Give the group a name, e.g. “Team Blue”."
+    if not details.department.strip():
+        errors["department"] = "Choose or type the group's department."
+    if not (STAFF_MEMBERS_MIN <= details.members <= STAFF_MEMBERS_MAX):
+        errors["members"] = f"A group has between {STAFF_MEMBERS_MIN} and {STAFF_MEMBERS_MAX} members."
+    if errors:
+        raise ValidationError(errors)
+
+
+@transaction.atomic
+def staff_sheet_save(
+    *,
+    wave: Wave,
+    details: SheetDetails,
+    answers: Answers,
+    submit: bool,
+    sheet: Respondent | None = None,
+    channel: str = Respondent.Channel.STAFF_LINK,
+    submission_key: str = "",
+) -> Respondent:
+    """
+    Save a staff group's sheet as a draft (reopened from its private link) or
+    submit it. A draft may be incomplete; a submission is validated in full.
+    A submitted sheet is final.
+    """
+    _ensure_wave_open(wave)
+    _validate_sheet_details(details)
+    answers_validate(wave=wave, answers=answers, complete=submit)
+    fields = {
+        "group_name": details.group_name.strip(),
+        "department": " ".join(details.department.split()),
+        "members": details.members,
+    }
+    if sheet is None:
+        if submit:
+            return _create_respondent(
+                answers=answers, submission_key=submission_key, wave=wave, group=Group.STAFF, channel=channel, **fields
+            )
+        sheet = Respondent.objects.create(
+            wave=wave,
+            group=Group.STAFF,
+            channel=channel,
+            status=Respondent.Status.DRAFT,
+            edit_token=new_token(),
+            **fields,
+        )
+    else:
+        sheet = Respondent.objects.select_for_update().get(pk=sheet.pk)
+        if sheet.status == Respondent.Status.SUBMITTED:
+            raise SubmissionRefused(SubmissionRefused.ALREADY_ANSWERED)
+        for name, value in fields.items():
+            setattr(sheet, name, value)
+        if submit:
+            sheet.status = Respondent.Status.SUBMITTED
+            sheet.submitted_at = timezone.now()
+        sheet.save()
+    _store_answers(respondent=sheet, answers=answers)
+    return sheet
+
+
+# --- Customers ------------------------------------------------------------------
+
+
+@transaction.atomic
+def invitations_create(*, wave: Wave, contacts: list[Contact]) -> tuple[int, int]:
+    """
+    Create one invitation link per new email address. Duplicates (in the list
+    or already invited to this wave) are merged, keeping the first. Returns
+    (created, merged).
+    """
+    existing = {e.lower() for e in wave.invitations.values_list("email", flat=True)}
+    created: list[Invitation] = []
+    merged = 0
+    for contact in contacts:
+        email = contact.email.strip().lower()
+        if email in existing:
+            merged += 1
+            continue
+        existing.add(email)
+        invitation = Invitation(wave=wave, email=email, name=contact.name.strip(), segment=contact.segment.strip())
+        invitation.full_clean(exclude=["wave", "token"])
+        created.append(invitation)
+    Invitation.objects.bulk_create(created)
+    return len(created), merged
+
+
+def invitation_mark_opened(*, invitation: Invitation) -> None:
+    # Conditional update: only the first visit is recorded, without a read-modify-write race.
+    Invitation.objects.filter(pk=invitation.pk, opened_at__isnull=True).update(opened_at=timezone.now())
+
+
+@transaction.atomic
+def invitation_submit(*, invitation: Invitation, answers: Answers) -> Respondent:
+    """Store a customer's answers; one invitation takes exactly one submission."""
+    invitation = Invitation.objects.select_for_update().select_related("wave").get(pk=invitation.pk)
+    if Respondent.objects.filter(invitation=invitation).exists():
+        raise SubmissionRefused(SubmissionRefused.ALREADY_ANSWERED)
+    _ensure_wave_open(invitation.wave)
+    answers_validate(wave=invitation.wave, answers=answers)
+    try:
+        respondent = _create_respondent(
+            answers=answers,
+            submission_key=None,
+            wave=invitation.wave,
+            group=Group.CUSTOMER,
+            channel=Respondent.Channel.INVITATION,
+            department=invitation.segment,
+            invitation=invitation,
+        )
+    except IntegrityError:
+        # Another request for the same invitation won the race.
+        raise SubmissionRefused(SubmissionRefused.ALREADY_ANSWERED)
+    now = timezone.now()
+    Invitation.objects.filter(pk=invitation.pk).update(completed_at=now)
+    Invitation.objects.filter(pk=invitation.pk, opened_at__isnull=True).update(opened_at=now)
+    return respondent
+
+
+@transaction.atomic
+def open_link_submit(*, wave: Wave, answers: Answers, segment: str = "", submission_key: str = "") -> Respondent:
+    wave = Wave.objects.get(pk=wave.pk)
+    if not wave.open_link_enabled:
+        raise SubmissionRefused(SubmissionRefused.LINK_DISABLED)
+    _ensure_wave_open(wave)
+    answers_validate(wave=wave, answers=answers)
+    return _create_respondent(
+        answers=answers,
+        submission_key=submission_key,
+        wave=wave,
+        group=Group.CUSTOMER,
+        channel=Respondent.Channel.OPEN_LINK,
+        department=" ".join(segment.split())[:120],
+    )
