@@ -1,3 +1,1 @@
-from django.db import models
-
-# Create your models here.
+"""Analysis runs (themes, gaps, contradictions) land here in the analysis engine work."""

@@ -1,3 +1,91 @@
 from django.contrib import admin
 
-# Register your models here.
+from .models import (
+    AnswerItem,
+    Department,
+    Engagement,
+    Invitation,
+    Question,
+    Rating,
+    RatingItem,
+    Respondent,
+    Wave,
+    Workspace,
+    WorkshopSession,
+)
+
+
+@admin.register(Workspace)
+class WorkspaceAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "created_at"]
+    search_fields = ["name", "slug"]
+    filter_horizontal = ["members"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+class DepartmentInline(admin.TabularInline):
+    model = Department
+    extra = 0
+
+
+@admin.register(Engagement)
+class EngagementAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "workspace", "min_individuals", "min_staff_sheets", "created_at"]
+    list_filter = ["workspace"]
+    search_fields = ["name", "slug"]
+    inlines = [DepartmentInline]
+
+
+class QuestionInline(admin.StackedInline):
+    model = Question
+    extra = 0
+
+
+class RatingItemInline(admin.TabularInline):
+    model = RatingItem
+    extra = 0
+
+
+@admin.register(Wave)
+class WaveAdmin(admin.ModelAdmin):
+    list_display = ["engagement", "number", "title", "status", "opens_on", "closes_on"]
+    list_filter = ["status", "engagement"]
+    inlines = [QuestionInline, RatingItemInline]
+
+
+@admin.register(WorkshopSession)
+class WorkshopSessionAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "wave", "status", "opened_at", "closed_at"]
+    list_filter = ["status"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ["email", "name", "segment", "wave", "opened_at", "completed_at", "unsubscribed_at"]
+    search_fields = ["email", "name"]
+    list_filter = ["wave__engagement"]
+    exclude = ["token"]
+
+
+class AnswerItemInline(admin.TabularInline):
+    model = AnswerItem
+    extra = 0
+
+
+class RatingInline(admin.TabularInline):
+    model = Rating
+    extra = 0
+
+
+@admin.register(Respondent)
+class RespondentAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "wave", "group", "channel", "status", "department", "members", "submitted_at"]
+    list_filter = ["group", "channel", "status", "wave__engagement"]
+    search_fields = ["group_name", "department", "external_ref"]
+    raw_id_fields = ["session", "invitation"]
+    inlines = [AnswerItemInline, RatingInline]
+
+
+@admin.register(Department)
+class DepartmentAdmin(admin.ModelAdmin):
+    list_display = ["name", "engagement"]
