@@ -170,25 +170,67 @@ def _item_formset(tags: tuple[str, ...]):
 
 
 class RatingsForm(forms.Form):
-    def __init__(self, *args, rating_items, group: str, complete: bool, **kwargs):
+    """
+    One 1-5 rating per rating item. A staff sheet may instead give its
+    members' spread: how many members gave each value (``spread=True``).
+    """
+
+    def __init__(self, *args, rating_items, group: str, complete: bool, spread: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.rating_items = list(rating_items)
+        self.spread = spread
+        self.complete = complete
         for item in self.rating_items:
             self.fields[f"rating_{item.key}"] = forms.TypedChoiceField(
                 label=item.label_for(group),
                 choices=[(value, f"{value} – {label}") for value, label in RATING_SCALE],
                 coerce=int,
-                required=complete,
+                required=False,
                 widget=forms.RadioSelect,
-                error_messages={"required": "Choose a rating from 1 (poor) to 5 (excellent)."},
             )
+            if spread:
+                for value, label in RATING_SCALE:
+                    self.fields[f"spread_{item.key}_{value}"] = forms.IntegerField(
+                        label=f"{value} – {label}",
+                        required=False,
+                        min_value=0,
+                        max_value=STAFF_MEMBERS_MAX,
+                        widget=forms.NumberInput(attrs={"class": "form-control form-control-sm", "inputmode": "numeric"}),
+                    )
+
+    def spread_fields(self, item) -> list:
+        return [self[f"spread_{item.key}_{value}"] for value, _ in RATING_SCALE] if self.spread else []
+
+    def rows(self) -> list[tuple]:
+        """(item, agreed-value field, spread fields) per item, for the template."""
+        return [(item, self[f"rating_{item.key}"], self.spread_fields(item)) for item in self.rating_items]
+
+    def _spread(self, item) -> dict[int, int]:
+        if not self.spread:
+            return {}
+        counts = {value: self.cleaned_data.get(f"spread_{item.key}_{value}") or 0 for value, _ in RATING_SCALE}
+        return {value: n for value, n in counts.items() if n}
+
+    def clean(self):
+        cleaned = super().clean()
+        for item in self.rating_items:
+            name = f"rating_{item.key}"
+            if self.complete and cleaned.get(name) in (None, "") and not self._spread(item) and name not in self.errors:
+                self.add_error(name, "Choose a rating from 1 (poor) to 5 (excellent).")
+        return cleaned
 
     def ratings(self) -> list[RatingInput]:
-        return [
-            RatingInput(item_key=item.key, value=self.cleaned_data[f"rating_{item.key}"])
-            for item in self.rating_items
-            if self.cleaned_data.get(f"rating_{item.key}") not in (None, "")
-        ]
+        """The ratings given; a spread gives each value the number of members who chose it."""
+        result = []
+        for item in self.rating_items:
+            spread = self._spread(item)
+            if spread:
+                result.extend(RatingInput(item_key=item.key, value=v, votes=n) for v, n in sorted(spread.items()))
+                continue
+            value = self.cleaned_data.get(f"rating_{item.key}")
+            if value not in (None, ""):
+                result.append(RatingInput(item_key=item.key, value=value))
+        return result
 
 
 class AnswerSheet:
@@ -204,15 +246,17 @@ class AnswerSheet:
         for question in wave.questions.all():
             formset_class = _item_formset(QUESTION_TAGS[question.key])
             rows = [{"text": i.text, "tag": i.tag} for i in initial.items if i.question_key == question.key]
-            formset = formset_class(data, prefix=question.key, initial=rows or None)
+            # Initial rows only when unbound: a bound row equal to its initial value
+            # counts as "unchanged" and a formset would silently drop it.
+            formset = formset_class(data, prefix=question.key, initial=None if data is not None else (rows or None))
             self.sections.append((question, question.text_for(group), formset))
-        ratings_initial = {f"rating_{r.item_key}": r.value for r in initial.ratings}
         self.ratings_form = RatingsForm(
             data,
-            initial=ratings_initial,
+            initial=_ratings_initial(initial.ratings) if data is None else None,
             rating_items=wave.rating_items.all(),
             group=group,
             complete=complete,
+            spread=group == Group.STAFF,
             prefix="r",
         )
         self.complete = complete
@@ -239,6 +283,20 @@ class AnswerSheet:
             or self.ratings_form.errors
             or any(formset.total_error_count() for _, _, formset in self.sections)
         )
+
+
+def _ratings_initial(ratings: list[RatingInput]) -> dict:
+    """Stored ratings back into form fields: one row with all votes is an agreed value, else a spread."""
+    by_item: dict[str, list[RatingInput]] = {}
+    for rating in ratings:
+        by_item.setdefault(rating.item_key, []).append(rating)
+    initial = {}
+    for key, rows in by_item.items():
+        if len(rows) == 1:
+            initial[f"rating_{key}"] = rows[0].value
+        else:
+            initial.update({f"spread_{key}_{r.value}": r.votes for r in rows})
+    return initial
 
 
 def new_submission_key() -> str:

@@ -189,7 +189,7 @@ def question_wording(request, slug, number):
     formset = QuestionWordingFormSet(request.POST or None, queryset=wave.questions.all())
     if request.method == "POST" and formset.is_valid():
         for form in formset.forms:
-            services.question_update(question=form.instance, **form.cleaned_data)
+            services.question_update(question=form.instance, **{f: form.cleaned_data[f] for f in form._meta.fields})
         messages.success(request, "Question wording saved.")
         return redirect("surveys:wave_detail", slug=slug, number=number)
     return render(

@@ -22,12 +22,6 @@ def _sheet_answers(sheet: Respondent) -> Answers:
     return Answers(items=items, ratings=ratings)
 
 
-def _staff_ratings(answers: Answers, members: int) -> Answers:
-    """A group's agreed rating counts once per member present, so ratings weigh people, not sheets."""
-    ratings = [RatingInput(item_key=r.item_key, value=r.value, votes=members) for r in answers.ratings]
-    return Answers(items=answers.items, ratings=ratings)
-
-
 def _sheet_page(request, *, wave: Wave, sheet: Respondent | None, channel: str, template: str, context: dict):
     """
     Show and take a staff sheet. "Save draft" keeps a partial sheet and gives
@@ -54,7 +48,7 @@ def _sheet_page(request, *, wave: Wave, sheet: Respondent | None, channel: str, 
                 wave=wave,
                 sheet=sheet,
                 details=details,
-                answers=_staff_ratings(answer_sheet.answers(), details.members),
+                answers=answer_sheet.answers(),
                 submit=submitting or channel == Respondent.Channel.PAPER,
                 channel=channel,
                 submission_key=key_form.cleaned_data["submission_key"],
