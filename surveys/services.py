@@ -274,7 +274,9 @@ def rating_item_save(
     clash = wave.rating_items.filter(key=key)
     if item is not None:
         clash = clash.exclude(pk=item.pk)
-        if key != item.key and item.ratings.exists():
+        # Compare with the stored key: a bound model form has already changed the instance.
+        stored_key = RatingItem.objects.values_list("key", flat=True).get(pk=item.pk)
+        if key != stored_key and item.ratings.exists():
             raise ValidationError({"key": "This item already has ratings; its key can no longer change."})
     if clash.exists():
         raise ValidationError({"key": f"There is already a rating item “{key}”."})
@@ -371,15 +373,15 @@ def answers_validate(*, wave: Wave, answers: Answers, complete: bool = True) -> 
         raise ValidationError(errors)
 
 
-def _store_answers(*, respondent: Respondent, answers: Answers) -> None:
-    """Replace the respondent's items and ratings with these answers."""
-    respondent.items.all().delete()
-    respondent.ratings.all().delete()
+def _answer_rows(
+    respondent: Respondent, answers: Answers, rating_items: dict[str, RatingItem]
+) -> tuple[list[AnswerItem], list[Rating]]:
+    """Unsaved rows for one respondent's answers: items numbered per question, one rating row per value."""
     order: dict[str, int] = {}
-    rows = []
+    items = []
     for item in answers.items:
         order[item.question_key] = order.get(item.question_key, 0) + 1
-        rows.append(
+        items.append(
             AnswerItem(
                 respondent=respondent,
                 question_key=item.question_key,
@@ -388,15 +390,24 @@ def _store_answers(*, respondent: Respondent, answers: Answers) -> None:
                 order=order[item.question_key],
             )
         )
-    AnswerItem.objects.bulk_create(rows)
-    items_by_key = {i.key: i for i in respondent.wave.rating_items.all()}
-    merged: dict[tuple[str, int], int] = {}
+    votes: dict[tuple[str, int], int] = {}
     for rating in answers.ratings:
-        merged[(rating.item_key, rating.value)] = merged.get((rating.item_key, rating.value), 0) + rating.votes
-    Rating.objects.bulk_create(
-        Rating(respondent=respondent, item=items_by_key[key], value=value, votes=votes)
-        for (key, value), votes in merged.items()
-    )
+        votes[(rating.item_key, rating.value)] = votes.get((rating.item_key, rating.value), 0) + rating.votes
+    ratings = [
+        Rating(respondent=respondent, item=rating_items[key], value=value, votes=count)
+        for (key, value), count in votes.items()
+    ]
+    return items, ratings
+
+
+def _store_answers(*, respondent: Respondent, answers: Answers) -> None:
+    """Replace the respondent's items and ratings with these answers."""
+    respondent.items.all().delete()
+    respondent.ratings.all().delete()
+    rating_items = {i.key: i for i in respondent.wave.rating_items.all()}
+    items, ratings = _answer_rows(respondent, answers, rating_items)
+    AnswerItem.objects.bulk_create(items)
+    Rating.objects.bulk_create(ratings)
 
 
 def _ensure_wave_open(wave: Wave) -> None:
@@ -450,6 +461,37 @@ def leader_submit(*, session: WorkshopSession, answers: Answers, submission_key:
     )
 
 
+def _sheet_answers(details: SheetDetails, answers: Answers) -> Answers:
+    """
+    A staff sheet's ratings weigh people, not sheets. A single rating with one
+    vote is the group's agreed value and counts once per member; a spread
+    (how many members gave each value) must account for every member. A group
+    has at least two members, so the two cannot be confused.
+    """
+    per_item: dict[str, list[RatingInput]] = {}
+    for rating in answers.ratings:
+        per_item.setdefault(rating.item_key, []).append(rating)
+    ratings = []
+    for rows in per_item.values():
+        if len(rows) == 1 and rows[0].votes == 1:
+            rows = [RatingInput(item_key=rows[0].item_key, value=rows[0].value, votes=details.members)]
+        ratings.extend(rows)
+    return Answers(items=answers.items, ratings=ratings)
+
+
+def _validate_sheet_ratings(details: SheetDetails, answers: Answers) -> None:
+    totals: dict[str, int] = {}
+    for rating in answers.ratings:
+        totals[rating.item_key] = totals.get(rating.item_key, 0) + rating.votes
+    errors = [
+        f"The ratings for “{key}” count {total} people, but the group has {details.members}."
+        for key, total in totals.items()
+        if total != details.members
+    ]
+    if errors:
+        raise ValidationError(errors)
+
+
 def _validate_sheet_details(details: SheetDetails) -> None:
     errors = {}
     if not details.group_name.strip():
@@ -480,12 +522,17 @@ def staff_sheet_save(
     """
     _ensure_wave_open(wave)
     _validate_sheet_details(details)
+    answers = _sheet_answers(details, answers)
     answers_validate(wave=wave, answers=answers, complete=submit)
+    _validate_sheet_ratings(details, answers)
     fields = {
         "group_name": details.group_name.strip(),
         "department": " ".join(details.department.split()),
         "members": details.members,
     }
+    if sheet is None and submission_key:
+        # "Save draft" clicked twice on a new sheet: update the draft the first click made.
+        sheet = Respondent.objects.filter(submission_key=submission_key, group=Group.STAFF, wave=wave).first()
     if sheet is None:
         if submit:
             return _create_respondent(
@@ -497,17 +544,22 @@ def staff_sheet_save(
             channel=channel,
             status=Respondent.Status.DRAFT,
             edit_token=new_token(),
+            submission_key=submission_key or None,
             **fields,
         )
     else:
         sheet = Respondent.objects.select_for_update().get(pk=sheet.pk)
         if sheet.status == Respondent.Status.SUBMITTED:
+            if submission_key and sheet.submission_key == submission_key:
+                return sheet  # the same form posted again: already stored
             raise SubmissionRefused(SubmissionRefused.ALREADY_ANSWERED)
         for name, value in fields.items():
             setattr(sheet, name, value)
         if submit:
             sheet.status = Respondent.Status.SUBMITTED
             sheet.submitted_at = timezone.now()
+            # Remember the submitting form, so posting it twice is answered as a success.
+            sheet.submission_key = submission_key or sheet.submission_key
         sheet.save()
     _store_answers(respondent=sheet, answers=answers)
     return sheet
@@ -586,3 +638,156 @@ def open_link_submit(*, wave: Wave, answers: Answers, segment: str = "", submiss
         channel=Respondent.Channel.OPEN_LINK,
         department=" ".join(segment.split())[:120],
     )
+
+
+# --- CSV import -----------------------------------------------------------------
+#
+# ``surveys.importing`` reads and checks a file into ImportedRespondent values
+# (no database); the services below find or create the target wave and store
+# the answers. The import_responses command runs the three steps in one
+# transaction, so a file with errors leaves no engagement, wave or respondent.
+
+# Rows per INSERT: imports run to tens of thousands of items.
+IMPORT_BATCH_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class LineError:
+    """A problem in an imported file, at the line a person sees in an editor (header = 1)."""
+
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}" if self.line else self.message
+
+
+class ImportRejected(Exception):
+    """A file that cannot be imported; ``errors`` lists every problem found, in file order."""
+
+    def __init__(self, errors: list[LineError]):
+        super().__init__(f"{len(errors)} problem(s) in the file; nothing was imported.")
+        self.errors = errors
+
+
+@dataclass
+class ImportedRespondent:
+    """One respondent of an imported file: all rows sharing a group and respondent id."""
+
+    group: str
+    ref: str
+    # The line of its first row, to point at when the whole respondent is refused.
+    line: int
+    department: str = ""
+    members: int | None = None
+    items: list[ItemInput] = field(default_factory=list)
+    ratings: list[RatingInput] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    wave: Wave
+    respondents: dict[str, int]  # group -> respondents created
+    items: int
+    ratings: int
+
+    @property
+    def total(self) -> int:
+        return sum(self.respondents.values())
+
+
+@transaction.atomic
+def import_target_resolve(*, slug: str, wave_number: int | None = None, create_as: str = "") -> Wave:
+    """
+    The wave an import goes into. An unknown slug raises Engagement.DoesNotExist
+    unless ``create_as`` names the company, which then becomes a new engagement
+    in the first workspace (one is created if there is none). ``wave_number``
+    picks that wave, creating it if missing; without it the latest wave is used.
+    """
+    engagement = Engagement.objects.filter(slug=slug).first()
+    if engagement is None:
+        if not create_as.strip():
+            raise Engagement.DoesNotExist(f"There is no engagement “{slug}”.")
+        workspace = Workspace.objects.order_by("pk").first() or workspace_create(name="Default workspace")
+        engagement = engagement_create(workspace=workspace, name=create_as, slug=slug)
+    if wave_number is None:
+        wave = engagement.waves.order_by("-number").first()
+        return wave or wave_create(engagement=engagement)
+    if wave_number < 1:
+        raise ValidationError({"number": "Wave numbers start at 1."})
+    wave = engagement.waves.filter(number=wave_number).first()
+    return wave or wave_create(engagement=engagement, number=wave_number)
+
+
+@transaction.atomic
+def responses_import(*, wave: Wave, respondents: list[ImportedRespondent]) -> ImportSummary:
+    """
+    Store checked respondents as submitted answers of ``wave``, all or none.
+    A respondent id already in this wave and group (an earlier import of the
+    same file) refuses the whole import.
+    """
+    # Lock the wave so two imports of the same file cannot both pass the check below.
+    wave = Wave.objects.select_for_update().select_related("engagement").get(pk=wave.pk)
+    rating_items = {item.key: item for item in wave.rating_items.all()}
+    taken = set(wave.respondents.exclude(external_ref="").values_list("group", "external_ref"))
+    in_file: set[tuple[str, str]] = set()
+    errors: list[LineError] = []
+    for imported in respondents:
+        key = (imported.group, imported.ref)
+        if imported.group not in Group.values:
+            errors.append(LineError(imported.line, f"unknown group “{imported.group}”"))
+        elif key in taken:
+            errors.append(
+                LineError(
+                    imported.line,
+                    f"{imported.group} respondent “{imported.ref}” is already in {wave.engagement} wave "
+                    f"{wave.number} (was this file imported before?)",
+                )
+            )
+        elif key in in_file:
+            errors.append(LineError(imported.line, f"{imported.group} respondent “{imported.ref}” is given twice"))
+        if imported.group == Group.STAFF and imported.members is None:
+            errors.append(LineError(imported.line, f"staff sheet “{imported.ref}” has no member count"))
+        in_file.add(key)
+        for rating in imported.ratings:
+            if rating.item_key not in rating_items:
+                errors.append(LineError(imported.line, f"unknown rating item “{rating.item_key}”"))
+    if errors:
+        raise ImportRejected(errors)
+
+    now = timezone.now()
+    rows = [
+        Respondent(
+            wave=wave,
+            group=imported.group,
+            channel=Respondent.Channel.IMPORT,
+            status=Respondent.Status.SUBMITTED,
+            submitted_at=now,
+            external_ref=imported.ref,
+            group_name=imported.ref if imported.group == Group.STAFF else "",
+            department=imported.department,
+            members=imported.members,
+        )
+        for imported in respondents
+    ]
+    # PostgreSQL and SQLite 3.35+ hand back the new ids, which the items below need.
+    Respondent.objects.bulk_create(rows, batch_size=IMPORT_BATCH_SIZE)
+
+    item_rows: list[AnswerItem] = []
+    rating_rows: list[Rating] = []
+    for respondent, imported in zip(rows, respondents):
+        ratings = imported.ratings
+        if imported.group == Group.STAFF:
+            # Weigh a sheet's agreed value by its members, as a sheet typed in on the site is.
+            details = SheetDetails(group_name=imported.ref, department=imported.department, members=imported.members)
+            ratings = _sheet_answers(details, Answers(ratings=ratings)).ratings
+        items, ratings = _answer_rows(respondent, Answers(items=imported.items, ratings=ratings), rating_items)
+        item_rows.extend(items)
+        rating_rows.extend(ratings)
+    AnswerItem.objects.bulk_create(item_rows, batch_size=IMPORT_BATCH_SIZE)
+    Rating.objects.bulk_create(rating_rows, batch_size=IMPORT_BATCH_SIZE)
+
+    per_group = {group: 0 for group in Group.values}
+    for imported in respondents:
+        per_group[imported.group] += 1
+    return ImportSummary(wave=wave, respondents=per_group, items=len(item_rows), ratings=len(rating_rows))
