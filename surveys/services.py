@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -102,6 +103,29 @@ def workspace_create(*, name: str, owner: AbstractBaseUser | None = None) -> Wor
     if owner is not None:
         workspace.members.add(owner)
     return workspace
+
+
+@transaction.atomic
+def consultant_ensure(
+    *, username: str, workspace: Workspace, email: str = "", password: str | None = None, **profile
+) -> tuple[AbstractBaseUser, bool]:
+    """
+    The consultant login ``username``, created if new, and a member of
+    ``workspace``. ``password`` (when given) is set; a new login without one
+    gets an unusable password until ``changepassword``. Returns (user, created).
+    """
+    User = get_user_model()
+    user, created = User.objects.get_or_create(
+        **{User.USERNAME_FIELD: username}, defaults={"email": email, **profile}
+    )
+    if password is not None:
+        user.set_password(password)
+    elif created:
+        user.set_unusable_password()
+    user.is_active = True
+    user.save()
+    workspace.members.add(user)
+    return user, created
 
 
 @transaction.atomic
