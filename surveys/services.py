@@ -191,6 +191,7 @@ def wave_create(
     opens_on: date | None = None,
     closes_on: date | None = None,
     number: int | None = None,
+    open_link_enabled: bool = True,
 ) -> Wave:
     """
     Create the next wave. Its wording and rating items are copied from the
@@ -206,7 +207,12 @@ def wave_create(
     elif engagement.waves.filter(number=number).exists():
         raise ValidationError({"number": f"Wave {number} already exists."})
     wave = Wave.objects.create(
-        engagement=engagement, number=number, title=title.strip(), opens_on=opens_on, closes_on=closes_on
+        engagement=engagement,
+        number=number,
+        title=title.strip(),
+        opens_on=opens_on,
+        closes_on=closes_on,
+        open_link_enabled=open_link_enabled,
     )
     if previous is not None:
         for question in previous.questions.all():

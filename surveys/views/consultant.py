@@ -3,7 +3,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -17,7 +17,7 @@ from ..forms import (
     SessionOpenForm,
     WaveForm,
 )
-from ..models import Workspace
+from ..models import Respondent, Workspace
 from .links import wave_links
 
 
@@ -67,7 +67,9 @@ def engagement_create(request):
 @require_GET
 def engagement_detail(request, slug):
     engagement = selectors.engagement_for_user(request.user, slug)
-    waves = engagement.waves.annotate(responses=Count("respondents")).order_by("-number")
+    waves = engagement.waves.annotate(
+        responses=Count("respondents", filter=Q(respondents__status=Respondent.Status.SUBMITTED))
+    ).order_by("-number")
     return render(request, "surveys/engagement_detail.html", {"engagement": engagement, "waves": waves})
 
 
@@ -80,6 +82,9 @@ def engagement_settings(request, slug):
         services.engagement_update(engagement=engagement, **form.cleaned_data)
         messages.success(request, "Settings saved.")
         return redirect("surveys:engagement_detail", slug=engagement.slug)
+    if form.is_bound:
+        # The bound form has already written the rejected values onto the instance.
+        engagement.refresh_from_db()
     return render(request, "surveys/engagement_settings.html", {"engagement": engagement, "form": form})
 
 
@@ -119,16 +124,7 @@ def wave_create(request, slug):
     engagement = selectors.engagement_for_user(request.user, slug)
     form = WaveForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        wave = services.wave_create(
-            engagement=engagement,
-            title=form.cleaned_data["title"],
-            opens_on=form.cleaned_data["opens_on"],
-            closes_on=form.cleaned_data["closes_on"],
-        )
-        if not form.cleaned_data["open_link_enabled"]:
-            services.wave_update(
-                wave=wave, title=wave.title, opens_on=wave.opens_on, closes_on=wave.closes_on, open_link_enabled=False
-            )
+        wave = services.wave_create(engagement=engagement, **form.cleaned_data)
         messages.success(request, f"Wave {wave.number} created; its wording was copied from the previous wave.")
         return redirect("surveys:wave_detail", slug=engagement.slug, number=wave.number)
     return render(request, "surveys/wave_form.html", {"engagement": engagement, "form": form, "creating": True})
