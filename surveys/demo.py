@@ -1224,7 +1224,7 @@ def staff_ratings(rng: Random, sheet: StaffSheet, item_keys: list[str]) -> list[
             continue
         # Repeated values are merged into one row with their votes summed by the service.
         for _ in range(sheet.members):
-            ratings.append(RatingInput(item_key=key, value=_clamp(agreed + rng.choice((-1, 0, 0, 0, 1)))))
+            ratings.append(RatingInput(item_key=key, value=_clamp(agreed + rng.choice((-1, 0, 0, 0, 1))), votes=1))
     return ratings
 
 

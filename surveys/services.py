@@ -67,9 +67,15 @@ class ItemInput:
 
 @dataclass(frozen=True)
 class RatingInput:
+    """
+    A 1-5 rating. ``votes`` counts the people who gave ``value``; left as
+    None it is one person's own rating or, on a staff sheet, the group's
+    agreed value, which counts once per member.
+    """
+
     item_key: str
     value: int
-    votes: int = 1
+    votes: int | None = None
 
 
 @dataclass
@@ -395,7 +401,7 @@ def answers_validate(*, wave: Wave, answers: Answers, complete: bool = True) -> 
             errors.append(f"Unknown rating item “{rating.item_key}”.")
         if not (RATING_MIN <= rating.value <= RATING_MAX):
             errors.append(f"A rating must be between {RATING_MIN} and {RATING_MAX}.")
-        if rating.votes < 1:
+        if rating.votes is not None and rating.votes < 1:
             errors.append("A rating needs at least one vote.")
     if complete and item_keys - rated:
         errors.append("Give every rating.")
@@ -422,7 +428,8 @@ def _answer_rows(
         )
     votes: dict[tuple[str, int], int] = {}
     for rating in answers.ratings:
-        votes[(rating.item_key, rating.value)] = votes.get((rating.item_key, rating.value), 0) + rating.votes
+        key = (rating.item_key, rating.value)
+        votes[key] = votes.get(key, 0) + (rating.votes or 1)
     ratings = [
         Rating(respondent=respondent, item=rating_items[key], value=value, votes=count)
         for (key, value), count in votes.items()
@@ -493,26 +500,21 @@ def leader_submit(*, session: WorkshopSession, answers: Answers, submission_key:
 
 def _sheet_answers(details: SheetDetails, answers: Answers) -> Answers:
     """
-    A staff sheet's ratings weigh people, not sheets. A single rating with one
-    vote is the group's agreed value and counts once per member; a spread
-    (how many members gave each value) must account for every member. A group
-    has at least two members, so the two cannot be confused.
+    A staff sheet's ratings weigh people, not sheets: the group's agreed value
+    (votes left as None) counts once per member; a spread gives its own counts,
+    which must account for every member (checked by _validate_sheet_ratings).
     """
-    per_item: dict[str, list[RatingInput]] = {}
-    for rating in answers.ratings:
-        per_item.setdefault(rating.item_key, []).append(rating)
-    ratings = []
-    for rows in per_item.values():
-        if len(rows) == 1 and rows[0].votes == 1:
-            rows = [RatingInput(item_key=rows[0].item_key, value=rows[0].value, votes=details.members)]
-        ratings.extend(rows)
+    ratings = [
+        RatingInput(item_key=r.item_key, value=r.value, votes=details.members) if r.votes is None else r
+        for r in answers.ratings
+    ]
     return Answers(items=answers.items, ratings=ratings)
 
 
 def _validate_sheet_ratings(details: SheetDetails, answers: Answers) -> None:
     totals: dict[str, int] = {}
     for rating in answers.ratings:
-        totals[rating.item_key] = totals.get(rating.item_key, 0) + rating.votes
+        totals[rating.item_key] = totals.get(rating.item_key, 0) + (rating.votes or 1)
     errors = [
         f"The ratings for “{key}” count {total} people, but the group has {details.members}."
         for key, total in totals.items()
