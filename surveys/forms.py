@@ -149,6 +149,10 @@ class ItemForm(forms.Form):
 
 
 class BaseItemFormSet(forms.BaseFormSet):
+    default_error_messages = {
+        "too_many_forms": "Add at most %(num)d items to one question; combine or leave out the rest.",
+    }
+
     def items(self, question_key: str) -> list[ItemInput]:
         return [
             ItemInput(question_key=question_key, text=form.cleaned_data["text"], tag=form.cleaned_data.get("tag", ""))

@@ -165,7 +165,9 @@ def wave_detail(request, slug, number):
 def wave_close(request, slug, number):
     wave = selectors.wave_for_user(request.user, slug, number)
     services.wave_close(wave=wave)
-    messages.success(request, f"{wave} is closed: links now show a polite closed page and accept no answers.")
+    messages.success(
+        request, f"{wave} is closed: its links and workshop sessions now show a polite closed page and accept no answers."
+    )
     return redirect("surveys:wave_detail", slug=slug, number=number)
 
 
@@ -174,7 +176,11 @@ def wave_close(request, slug, number):
 def wave_open(request, slug, number):
     wave = selectors.wave_for_user(request.user, slug, number)
     services.wave_open(wave=wave)
-    messages.success(request, f"{wave} is open again: its links accept answers.")
+    messages.success(
+        request,
+        f"{wave} is open again: the staff, customer and open links accept answers. "
+        "Workshop sessions closed with the wave stay closed; open a new one for leaders.",
+    )
     return redirect("surveys:wave_detail", slug=slug, number=number)
 
 
