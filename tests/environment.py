@@ -1,0 +1,25 @@
+"""Environment defaults for the test run, applied before Django reads its settings.
+
+Loaded as a pytest plugin (``-p tests.environment`` in pytest.ini) rather than
+from ``tests/conftest.py``: pytest-django imports ``gapsurvey.settings`` while
+pytest is still starting, before any conftest.py is read, and the settings
+refuse to load without ``SECRET_KEY`` when ``DEBUG`` is off.
+
+``setdefault`` throughout, so a developer or CI can still point a run at
+PostgreSQL and Redis (``DATABASE_URL``, ``REDIS_URL``) or override any value.
+
+Why ``DEBUG=1`` for the settings module: with ``DEBUG`` off the settings turn on
+``SECURE_SSL_REDIRECT`` (every test-client request would get a 301 to https)
+and the manifest static storage (every page using ``{% static %}`` would fail
+until ``collectstatic`` has run). Neither is what a view test is about. Django's
+test runner still forces ``settings.DEBUG = False`` while tests run, so views
+answer as in production (no debug pages). The production branch of the
+settings is covered separately: ``tests/test_deploy_files.py`` loads them in a
+subprocess with ``DEBUG=0`` and runs ``check --deploy``, and ``make
+check-deploy`` runs in CI.
+"""
+
+import os
+
+os.environ.setdefault("DEBUG", "1")
+os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-not-used-anywhere-else-0123456789abcdef")

@@ -1,0 +1,154 @@
+"""The production path: docker-compose.yml, the Dockerfile and the settings with DEBUG off.
+
+The test run itself loads the settings with DEBUG=1 (see tests/environment.py),
+so the production branch is exercised here in subprocesses with a clean
+production-like environment. CI also validates docker-compose.yml against the
+Compose schema (.ci/run); these tests check what the schema cannot: that the
+stack has the services the app needs and runs the right commands.
+"""
+
+import os
+import re
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+APP_SERVICES = ("migrate", "web", "worker", "beat")
+
+
+def _compose() -> dict:
+    return yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+
+
+def _command(service: dict) -> str:
+    command = service.get("command", "")
+    return " ".join(command) if isinstance(command, list) else command
+
+
+def _production_env(**overrides: str) -> dict[str, str]:
+    # Start from nothing project-specific, so neither the test run's defaults
+    # nor a developer's exported overrides leak into the check.
+    env = {key: value for key, value in os.environ.items() if key in {"PATH", "HOME", "LANG"}}
+    env.update(DEBUG="0", SECRET_KEY=secrets.token_urlsafe(64), ALLOWED_HOSTS="example.com")
+    env.update(overrides)
+    return env
+
+
+def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+class ComposeFileTests:
+    def test_stack_has_database_broker_web_worker_and_beat(self):
+        services = _compose()["services"]
+
+        assert {"postgres", "redis", "web", "worker", "beat"} <= set(services)
+        assert services["postgres"]["image"].startswith("postgres:16")
+        assert "healthcheck" in services["postgres"]
+        assert any(volume.endswith(":/var/lib/postgresql/data") for volume in services["postgres"]["volumes"])
+
+    def test_app_services_run_gunicorn_celery_worker_beat_and_migrations(self):
+        services = _compose()["services"]
+
+        assert _command(services["web"]).startswith("gunicorn gapsurvey.wsgi")
+        assert _command(services["worker"]).startswith("celery -A gapsurvey worker")
+        assert _command(services["beat"]).startswith("celery -A gapsurvey beat")
+        assert _command(services["migrate"]) == "python manage.py migrate --noinput"
+        for name in ("web", "worker", "beat"):
+            assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+
+    def test_app_services_are_configured_by_required_secret_and_service_urls(self):
+        services = _compose()["services"]
+
+        for name in APP_SERVICES:
+            environment = services[name]["environment"]
+            assert environment["SECRET_KEY"].startswith("${SECRET_KEY:?"), name
+            assert environment["DEBUG"] == "0", name
+            assert "DATABASE_URL" in environment and "REDIS_URL" in environment, name
+
+    def test_app_services_pass_exactly_the_variables_the_settings_read(self):
+        settings_source = (REPO_ROOT / "gapsurvey" / "settings.py").read_text()
+        read_by_settings = set(re.findall(r'env_(?:str|bool|int|list)\(\s*"([A-Z0-9_]+)"', settings_source))
+        # Read by libpq and gunicorn themselves, not by the settings.
+        read_by_tools = {"PGPASSWORD", "WEB_CONCURRENCY"}
+        passed = set(_compose()["services"]["web"]["environment"])
+
+        assert read_by_settings - passed == set(), "settings read these, docker-compose.yml does not pass them"
+        assert passed - read_by_settings - read_by_tools == set(), "passed, but nothing reads them"
+
+
+class DockerfileTests:
+    def test_image_collects_static_files_and_runs_as_non_root(self):
+        dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+
+        assert "FROM python:3.11-slim" in dockerfile
+        assert "pip install -r requirements.txt" in dockerfile
+        assert "collectstatic --noinput" in dockerfile
+        assert "\nUSER gapsurvey\n" in dockerfile
+        assert "gunicorn" in dockerfile
+
+    def test_build_context_leaves_out_secrets_and_local_state(self):
+        ignored = (REPO_ROOT / ".dockerignore").read_text().split()
+
+        for entry in (".git", ".venv", ".env", "var", "staticfiles"):
+            assert entry in ignored
+
+
+@pytest.fixture(scope="class")
+def production_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The production settings, with static files collected as the image build does.
+
+    With DEBUG off, static URLs come from the collected manifest, so anything
+    that resolves one (templates, URL patterns) needs collectstatic first. The
+    settings fix STATIC_ROOT inside the repository; a wrapper settings module
+    points it at a temporary folder instead and changes nothing else.
+    """
+    folder = tmp_path_factory.mktemp("production")
+    (folder / "production_settings.py").write_text(
+        f"from gapsurvey.settings import *  # noqa: F403\nSTATIC_ROOT = {str(folder / 'static')!r}\n"
+    )
+    env = _production_env(
+        DJANGO_SETTINGS_MODULE="production_settings",
+        PYTHONPATH=os.pathsep.join([str(folder), str(REPO_ROOT)]),
+    )
+    collected = _manage("collectstatic", "--noinput", env=env)
+    assert collected.returncode == 0, collected.stdout + collected.stderr
+    return env
+
+
+class ProductionSettingsTests:
+    def test_static_files_collect_into_the_hashed_manifest(self, production_env):
+        static_root = Path(production_env["PYTHONPATH"].split(os.pathsep)[0]) / "static"
+
+        assert (static_root / "staticfiles.json").is_file()
+
+    def test_deploy_checks_pass_without_a_single_warning(self, production_env):
+        result = _manage("check", "--deploy", "--fail-level", "WARNING", env=production_env)
+
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "no issues" in result.stdout
+
+    @pytest.mark.parametrize("secret_key", ["", None])
+    def test_missing_secret_key_with_debug_off_fails_loudly(self, secret_key):
+        env = _production_env()
+        if secret_key is None:
+            del env["SECRET_KEY"]
+        else:
+            env["SECRET_KEY"] = secret_key
+
+        result = _manage("check", env=env)
+
+        assert result.returncode != 0
+        assert "SECRET_KEY must be set" in result.stderr
