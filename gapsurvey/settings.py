@@ -181,6 +181,10 @@ CELERY_RESULT_EXPIRES = 3600
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
+# Every periodic task, in one place (run by `celery beat`).
+CELERY_BEAT_SCHEDULE = {
+    "analysis-sweep": {"task": "analysis.analysis_sweep_task", "schedule": 60.0},
+}
 
 # --- Security ------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
@@ -206,6 +210,15 @@ if not DEBUG:
 GAPSURVEY_ITEM_MAX_LENGTH = env_int("GAPSURVEY_ITEM_MAX_LENGTH", 500)
 GAPSURVEY_MAX_ITEMS_PER_QUESTION = env_int("GAPSURVEY_MAX_ITEMS_PER_QUESTION", 15)
 GAPSURVEY_IMPORT_MAX_BYTES = env_int("GAPSURVEY_IMPORT_MAX_BYTES", 20 * 1024 * 1024)
+
+# --- Analysis --------------------------------------------------------------------
+# Theme engine: "minilm" (sentence embeddings, falls back to "tfidf" when the model can't load) or "tfidf".
+ANALYSIS_ENGINE = env_str("ANALYSIS_ENGINE", "minilm")
+# Re-analyse after new answers. Off without a broker: eager tasks would run the
+# analysis inside every submission's request.
+ANALYSIS_ON_SUBMIT = env_bool("ANALYSIS_ON_SUBMIT", bool(REDIS_URL))
+# A run waits this long after the first new answer, so a burst shares one run.
+ANALYSIS_DEBOUNCE_SECONDS = env_int("ANALYSIS_DEBOUNCE_SECONDS", 30)
 
 LOGGING = {
     "version": 1,

@@ -20,6 +20,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz, name="healthz"),
     path("favicon.ico", favicon),
+    path("", include("analysis.urls")),
     path("", include("surveys.public_urls")),
     path("", include("surveys.urls")),
 ]

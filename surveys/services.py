@@ -447,6 +447,13 @@ def _store_answers(*, respondent: Respondent, answers: Answers) -> None:
     Rating.objects.bulk_create(ratings)
 
 
+def _after_answers(wave_id: int) -> None:
+    """Once the answers are committed, ask for a fresh analysis (debounced; never fails the submission)."""
+    from analysis.services import analysis_after_submission
+
+    transaction.on_commit(lambda: analysis_after_submission(wave_id=wave_id), robust=True)
+
+
 def _ensure_wave_open(wave: Wave) -> None:
     # Read the status afresh: the wave may have closed since the form was shown.
     if not Wave.objects.filter(pk=wave.pk, status=Wave.Status.OPEN).exists():
@@ -488,7 +495,7 @@ def leader_submit(*, session: WorkshopSession, answers: Answers, submission_key:
         raise SubmissionRefused(SubmissionRefused.SESSION_CLOSED)
     _ensure_wave_open(session.wave)
     answers_validate(wave=session.wave, answers=answers)
-    return _create_respondent(
+    respondent = _create_respondent(
         answers=answers,
         submission_key=submission_key,
         wave=session.wave,
@@ -496,6 +503,8 @@ def leader_submit(*, session: WorkshopSession, answers: Answers, submission_key:
         channel=Respondent.Channel.WORKSHOP,
         session=session,
     )
+    _after_answers(session.wave_id)
+    return respondent
 
 
 def _sheet_answers(details: SheetDetails, answers: Answers) -> Answers:
@@ -567,6 +576,7 @@ def staff_sheet_save(
         sheet = Respondent.objects.filter(submission_key=submission_key, group=Group.STAFF, wave=wave).first()
     if sheet is None:
         if submit:
+            _after_answers(wave.pk)
             return _create_respondent(
                 answers=answers, submission_key=submission_key, wave=wave, group=Group.STAFF, channel=channel, **fields
             )
@@ -594,6 +604,8 @@ def staff_sheet_save(
             sheet.submission_key = submission_key or sheet.submission_key
         sheet.save()
     _store_answers(respondent=sheet, answers=answers)
+    if submit:
+        _after_answers(wave.pk)
     return sheet
 
 
@@ -649,6 +661,7 @@ def invitation_submit(*, invitation: Invitation, answers: Answers) -> Respondent
     except IntegrityError:
         # Another request for the same invitation won the race.
         raise SubmissionRefused(SubmissionRefused.ALREADY_ANSWERED)
+    _after_answers(invitation.wave_id)
     now = timezone.now()
     Invitation.objects.filter(pk=invitation.pk).update(completed_at=now)
     Invitation.objects.filter(pk=invitation.pk, opened_at__isnull=True).update(opened_at=now)
@@ -662,7 +675,7 @@ def open_link_submit(*, wave: Wave, answers: Answers, segment: str = "", submiss
         raise SubmissionRefused(SubmissionRefused.LINK_DISABLED)
     _ensure_wave_open(wave)
     answers_validate(wave=wave, answers=answers)
-    return _create_respondent(
+    respondent = _create_respondent(
         answers=answers,
         submission_key=submission_key,
         wave=wave,
@@ -670,6 +683,8 @@ def open_link_submit(*, wave: Wave, answers: Answers, segment: str = "", submiss
         channel=Respondent.Channel.OPEN_LINK,
         department=" ".join(segment.split())[:120],
     )
+    _after_answers(wave.pk)
+    return respondent
 
 
 # --- CSV import -----------------------------------------------------------------
@@ -818,6 +833,7 @@ def responses_import(*, wave: Wave, respondents: list[ImportedRespondent]) -> Im
         rating_rows.extend(ratings)
     AnswerItem.objects.bulk_create(item_rows, batch_size=IMPORT_BATCH_SIZE)
     Rating.objects.bulk_create(rating_rows, batch_size=IMPORT_BATCH_SIZE)
+    _after_answers(wave.pk)
 
     per_group = {group: 0 for group in Group.values}
     for imported in respondents:

@@ -23,3 +23,5 @@ import os
 
 os.environ.setdefault("DEBUG", "1")
 os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-not-used-anywhere-else-0123456789abcdef")
+# Submissions queue no analysis unless a test asks for it (tests that do override the setting).
+os.environ.setdefault("ANALYSIS_ON_SUBMIT", "0")

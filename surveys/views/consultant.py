@@ -7,6 +7,8 @@ from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from analysis import selectors as analysis_selectors
+
 from .. import selectors, services
 from ..forms import (
     DepartmentForm,
@@ -156,6 +158,8 @@ def wave_detail(request, slug, number):
             "links": wave_links(request, wave),
             "sessions": wave.sessions.annotate(responses=Count("respondents")),
             "session_form": SessionOpenForm(),
+            "run": analysis_selectors.run_served(wave),
+            "pending": analysis_selectors.run_in_progress(wave),
         },
     )
 

@@ -1,0 +1,123 @@
+"""
+Plotly figures built from a result document, by the worker, stored with the
+run as JSON. Pages only read and render them. Plain Python: no ORM.
+
+Group colours are the same on every chart (and in the CSS): leadership
+purple, staff green, customers orange.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import plotly.graph_objects as go
+
+GROUPS = ("leadership", "staff", "customer")
+GROUP_LABELS = {"leadership": "Leadership", "staff": "Staff", "customer": "Customers"}
+GROUP_COLORS = {"leadership": "#4c3fbf", "staff": "#1f8a70", "customer": "#d9572b"}
+QUESTION_TITLES = {
+    "strengths": "What we do well",
+    "improvements": "What could be improved",
+    "competition": "What the competition does differently",
+    "continue_start": "What to continue or start",
+}
+# A prevalence chart shows this many themes, those with the largest gaps between groups first.
+MAX_THEMES_PER_CHART = 15
+FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
+
+
+def _layout(title: str, **extra) -> dict[str, Any]:
+    return {
+        "title": {"text": title, "x": 0, "xanchor": "left"},
+        "font": {"family": FONT, "size": 14},
+        "legend": {"orientation": "h", "y": -0.15},
+        "margin": {"l": 10, "r": 10, "t": 60, "b": 10},
+        "plot_bgcolor": "white",
+        **extra,
+    }
+
+
+def _as_json(figure: go.Figure) -> dict[str, Any]:
+    # Through Plotly's own encoder: numpy values become plain JSON.
+    return json.loads(figure.to_json())
+
+
+def _shown_groups(result: dict[str, Any]) -> list[str]:
+    groups = result.get("groups", {})
+    return [g for g in GROUPS if g in groups and not groups[g].get("suppressed")]
+
+
+def headline_figure(result: dict[str, Any]) -> dict[str, Any] | None:
+    """Top-box share (rating 5, "excellent") per rating item and group: the headline rating gap."""
+    items = result.get("ratings", {}).get("items", [])
+    groups = _shown_groups(result)
+    if not items or not groups:
+        return None
+    figure = go.Figure()
+    for group in groups:
+        figure.add_trace(
+            go.Bar(
+                name=GROUP_LABELS[group],
+                x=[item["label"] for item in items],
+                y=[(item["groups"].get(group) or {}).get("top_box") for item in items],
+                marker_color=GROUP_COLORS[group],
+                customdata=[(item["groups"].get(group) or {}).get("mean") for item in items],
+                hovertemplate="%{y:.0%} rate it 5 (excellent)<br>mean %{customdata:.2f}<extra>" + GROUP_LABELS[group] + "</extra>",
+            )
+        )
+    figure.update_layout(
+        **_layout(
+            "Who rates the customer experience excellent (5 of 5)",
+            barmode="group",
+            yaxis={"title": {"text": "Share rating 5"}, "tickformat": ".0%", "range": [0, 1], "gridcolor": "#eee"},
+            xaxis={"title": {"text": "Rating item"}, "automargin": True},
+        )
+    )
+    return _as_json(figure)
+
+
+def _gap_size(theme: dict[str, Any], groups: list[str]) -> float:
+    shares = [(theme["groups"].get(g) or {}).get("share") or 0.0 for g in groups]
+    return max(shares) - min(shares) if shares else 0.0
+
+
+def prevalence_figure(result: dict[str, Any], question: str) -> dict[str, Any] | None:
+    """Share of each group raising each theme under one question, largest gaps first."""
+    themes = result.get("questions", {}).get(question, {}).get("themes", [])
+    groups = _shown_groups(result)
+    if not themes or not groups:
+        return None
+    themes = sorted(themes, key=lambda t: (-_gap_size(t, groups), -t["mentions"]))[:MAX_THEMES_PER_CHART]
+    themes.reverse()  # horizontal bars draw bottom-up; the largest gap ends on top
+    figure = go.Figure()
+    for group in groups:
+        figure.add_trace(
+            go.Bar(
+                name=GROUP_LABELS[group],
+                orientation="h",
+                y=[t["label"] for t in themes],
+                x=[(t["groups"].get(group) or {}).get("share") for t in themes],
+                customdata=[t["theme_id"] for t in themes],
+                marker_color=GROUP_COLORS[group],
+                hovertemplate="%{x:.0%} of " + GROUP_LABELS[group].lower() + "<extra>%{y}</extra>",
+            )
+        )
+    figure.update_layout(
+        **_layout(
+            QUESTION_TITLES.get(question, question),
+            barmode="group",
+            height=max(320, 40 * len(themes) * max(1, len(groups)) // 2 + 140),
+            xaxis={"title": {"text": "Share of the group raising it"}, "tickformat": ".0%", "range": [0, 1], "gridcolor": "#eee"},
+            yaxis={"title": {"text": "Theme"}, "automargin": True},
+        )
+    )
+    return _as_json(figure)
+
+
+def build_figures(result: dict[str, Any]) -> dict[str, Any]:
+    """Every stored figure of a run, keyed by name; a figure with no data is None."""
+    return {
+        "headline": headline_figure(result),
+        "prevalence": {question: prevalence_figure(result, question) for question in QUESTION_TITLES},
+    }

@@ -1,0 +1,191 @@
+"""Consultant endpoints of the analysis: the JSON document, the recompute button and theme curation."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from surveys import selectors as survey_selectors
+from surveys.models import AnswerItem
+
+from . import selectors, services
+from .forms import ItemMoveForm, ThemeMergeForm, ThemeRenameForm
+from .models import AnalysisRun
+
+
+def _wave_number(request) -> int | None:
+    value = request.GET.get("wave")
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise Http404("Wave must be a number.") from None
+
+
+@login_required
+@require_GET
+def analysis_api(request, slug):
+    """The served analysis document of a wave (the latest unless ?wave=N), as `analyze --json` prints it."""
+    wave = selectors.wave_for_api(request.user, slug, _wave_number(request))
+    run = selectors.run_served(wave)
+    pending = selectors.run_in_progress(wave)
+    if run is None:
+        return JsonResponse(
+            {
+                "detail": "No analysis has finished for this wave yet.",
+                "status": pending.status if pending else None,
+            },
+            status=404,
+        )
+    response = JsonResponse(run.result, json_dumps_params={"ensure_ascii": False})
+    response["X-Analysis-Run"] = str(run.pk)
+    if pending is not None:
+        response["X-Analysis-Pending"] = pending.status
+    return response
+
+
+@login_required
+@require_POST
+def analysis_recompute(request, slug, number):
+    wave = survey_selectors.wave_for_user(request.user, slug, number)
+    services.analysis_request(wave=wave, trigger=AnalysisRun.Trigger.MANUAL, countdown=0)
+    messages.success(request, "The analysis is being recomputed; the page shows the last result until it finishes.")
+    return redirect("surveys:wave_detail", slug=slug, number=number)
+
+
+# --- Theme curation ---------------------------------------------------------------
+
+
+def _served_or_none(wave):
+    return selectors.run_served(wave)
+
+
+def _theme_choices(run, exclude: int | None = None) -> list[tuple[int, str]]:
+    """Themes of the served run, by label, for merge and move drop-downs."""
+    seen: dict[int, str] = {}
+    for question in (run.result or {}).get("questions", {}).values():
+        for theme in question.get("themes", []):
+            seen.setdefault(theme["theme_id"], theme["label"])
+    return sorted(((tid, label) for tid, label in seen.items() if tid != exclude), key=lambda c: c[1].lower())
+
+
+@login_required
+@require_GET
+def theme_list(request, slug, number):
+    wave = survey_selectors.wave_for_user(request.user, slug, number)
+    run = _served_or_none(wave)
+    return render(
+        request,
+        "analysis/theme_list.html",
+        {
+            "engagement": wave.engagement,
+            "wave": wave,
+            "run": run,
+            "pending": selectors.run_in_progress(wave),
+            "questions": (run.result or {}).get("questions", {}) if run else {},
+        },
+    )
+
+
+@login_required
+@require_GET
+def theme_detail(request, slug, number, theme_id):
+    wave = survey_selectors.wave_for_user(request.user, slug, number)
+    theme = selectors.theme_for_user(request.user, slug, theme_id)
+    run = _served_or_none(wave)
+    if run is None:
+        raise Http404("No analysis yet.")
+    hidden = selectors.suppressed_groups(run.result)
+    items = (
+        AnswerItem.objects.filter(pk__in=selectors.theme_items(run, theme.pk))
+        .exclude(respondent__group__in=hidden)
+        .select_related("respondent")
+        .order_by("question_key", "respondent__group", "id")
+    )
+    page = Paginator(items, 50).get_page(request.GET.get("page"))
+    choices = _theme_choices(run, exclude=theme.pk)
+    return render(
+        request,
+        "analysis/theme_detail.html",
+        {
+            "engagement": wave.engagement,
+            "wave": wave,
+            "theme": theme,
+            "run": run,
+            "page": page,
+            "rename_form": ThemeRenameForm(initial={"label": theme.display_label}),
+            "merge_form": ThemeMergeForm(choices=choices),
+            "move_choices": choices,
+            "hidden_groups": sorted(hidden),
+        },
+    )
+
+
+def _recompute_after_edit(wave) -> None:
+    services.analysis_request(wave=wave, trigger=AnalysisRun.Trigger.CURATION, countdown=0)
+
+
+@login_required
+@require_POST
+def theme_rename(request, slug, number, theme_id):
+    wave = survey_selectors.wave_for_user(request.user, slug, number)
+    theme = selectors.theme_for_user(request.user, slug, theme_id)
+    form = ThemeRenameForm(request.POST)
+    if form.is_valid():
+        try:
+            services.theme_rename(theme=theme, label=form.cleaned_data["label"])
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            _recompute_after_edit(wave)
+            messages.success(request, f"Theme renamed to “{theme.display_label}”. It keeps this name in later analyses.")
+    else:
+        messages.error(request, "Give the theme a name (at most 200 characters).")
+    return redirect("analysis:theme_detail", slug=slug, number=number, theme_id=theme.pk)
+
+
+@login_required
+@require_POST
+def theme_merge(request, slug, number, theme_id):
+    wave = survey_selectors.wave_for_user(request.user, slug, number)
+    theme = selectors.theme_for_user(request.user, slug, theme_id)
+    run = _served_or_none(wave)
+    form = ThemeMergeForm(request.POST, choices=_theme_choices(run, exclude=theme.pk) if run else [])
+    if not form.is_valid():
+        messages.error(request, "Choose the theme to merge into.")
+        return redirect("analysis:theme_detail", slug=slug, number=number, theme_id=theme.pk)
+    target = selectors.theme_for_user(request.user, slug, form.cleaned_data["target"])
+    try:
+        target = services.theme_merge(source=theme, target=target)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("analysis:theme_detail", slug=slug, number=number, theme_id=theme.pk)
+    _recompute_after_edit(wave)
+    messages.success(request, f"“{theme.display_label}” merged into “{target.display_label}”.")
+    return redirect("analysis:theme_detail", slug=slug, number=number, theme_id=target.pk)
+
+
+@login_required
+@require_POST
+def item_move(request, slug, number, theme_id):
+    wave = survey_selectors.wave_for_user(request.user, slug, number)
+    theme = selectors.theme_for_user(request.user, slug, theme_id)
+    run = _served_or_none(wave)
+    form = ItemMoveForm(request.POST, choices=_theme_choices(run) if run else [])
+    if not form.is_valid():
+        messages.error(request, "Choose the theme to move the item to.")
+        return redirect("analysis:theme_detail", slug=slug, number=number, theme_id=theme.pk)
+    item = get_object_or_404(AnswerItem, pk=form.cleaned_data["item"], respondent__wave=wave)
+    target = selectors.theme_for_user(request.user, slug, form.cleaned_data["theme"])
+    try:
+        services.item_move(item=item, theme=target, user=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        _recompute_after_edit(wave)
+        messages.success(request, f"Item moved to “{target.display_label}”; it stays there in later analyses.")
+    return redirect("analysis:theme_detail", slug=slug, number=number, theme_id=theme.pk)
