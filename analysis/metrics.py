@@ -31,11 +31,16 @@ Statistical choices, in one place (each is explained where it is used):
 
 - ``ALPHA`` 0.05: the conventional significance level. The tests here screen
   for gaps worth discussing in a workshop, so we report raw p-values and
-  classify on them; the Benjamini-Hochberg ``q_value`` is there for a stricter
-  reading when many themes are tested.
+  classify on them (with a descriptive route for small groups, see
+  ``classify_gap``); the Benjamini-Hochberg ``q_value`` is there for a
+  stricter reading when many themes are tested.
 - ``MIN_SHARE`` 10% and ``MIN_RESPONDENTS`` 2: a group "raises" a theme when at
   least a tenth of it and at least two respondents mention it. One voice is an
   anecdote; under a tenth is noise in groups of 5-50.
+- ``MIN_GAP`` 10 points: the smallest difference in shares that counts as a
+  gap when one group raises a theme and the other does not (see
+  ``classify_gap``); below it the two are within what a workshop would call
+  the same.
 - ``MIN_TEST_MENTIONS`` 3: with fewer than three mentioning respondents in a
   pair, Fisher's exact test cannot reach p < 0.05 for the group sizes this
   product sees (5 leaders vs 10 customers: 2 vs 0 gives p = 0.095), so the gap
@@ -95,6 +100,7 @@ DEFAULT_THRESHOLDS: dict[str, int] = {
 ALPHA = 0.05
 MIN_SHARE = 0.10
 MIN_RESPONDENTS = 2
+MIN_GAP = 0.10
 MIN_TEST_MENTIONS = 3
 SPLIT_SPREAD = 0.5
 # The test across 3+ staff departments is a Monte Carlo one. A fixed seed
@@ -175,7 +181,9 @@ def _share(part: float, whole: float) -> float | None:
 def _normalise(frame: pd.DataFrame | None, columns: Mapping[str, str], name: str) -> pd.DataFrame:
     """The frame's contract columns with clean types; an empty frame may lack columns."""
     if frame is None or (len(frame) == 0 and not set(columns) <= set(frame.columns)):
-        return pd.DataFrame({col: pd.Series([], dtype="int64" if kind == "int" else "str") for col, kind in columns.items()})
+        return pd.DataFrame(
+            {col: pd.Series([], dtype="int64" if kind == "int" else "str") for col, kind in columns.items()}
+        )
     missing = [col for col in columns if col not in frame.columns]
     if missing:
         raise ValueError(f"{name} frame lacks columns: {', '.join(missing)}")
@@ -268,7 +276,9 @@ def _mention_counts(
     columns = ["question", "theme_id", "group", "respondents", "people", "mentions"]
     subset = items[items["group"].isin(list(groups)) & _assigned(items, lookup)]
     if subset.empty:
-        return pd.DataFrame({col: pd.Series([], dtype="int64" if col not in ("question", "group") else "str") for col in columns})
+        return pd.DataFrame(
+            {col: pd.Series([], dtype="int64" if col not in ("question", "group") else "str") for col in columns}
+        )
     keys = ["question", "theme_id", "group"]
     mentions = subset.groupby(keys).size().rename("mentions")
     unique = subset.drop_duplicates([*keys, "respondent_id"])[[*keys, "respondent_id"]]
@@ -368,7 +378,14 @@ def suppression(
         n = int(frame["respondent_id"].nunique())
         if n < threshold:
             entries.append(
-                {"kind": "group", "group": group, "name": group, "respondents": n, "threshold": threshold, "reason": "below_threshold"}
+                {
+                    "kind": "group",
+                    "group": group,
+                    "name": group,
+                    "respondents": n,
+                    "threshold": threshold,
+                    "reason": "below_threshold",
+                }
             )
             continue
         visible.append(group)
@@ -381,7 +398,14 @@ def suppression(
         for name, size in sorted(sizes.items()):
             if size < threshold:
                 entries.append(
-                    {"kind": kind, "group": group, "name": str(name), "respondents": int(size), "threshold": threshold, "reason": "below_threshold"}
+                    {
+                        "kind": kind,
+                        "group": group,
+                        "name": str(name),
+                        "respondents": int(size),
+                        "threshold": threshold,
+                        "reason": "below_threshold",
+                    }
                 )
         remainder = n - sum(shown.values())
         while shown and 0 < remainder < threshold:
@@ -389,7 +413,14 @@ def suppression(
             size = shown.pop(name)
             remainder += size
             entries.append(
-                {"kind": kind, "group": group, "name": name, "respondents": size, "threshold": threshold, "reason": "complementary"}
+                {
+                    "kind": kind,
+                    "group": group,
+                    "name": name,
+                    "respondents": size,
+                    "threshold": threshold,
+                    "reason": "complementary",
+                }
             )
         departments[group] = tuple(sorted(shown))
     return Suppression(
@@ -440,11 +471,18 @@ def prevalence(
     found = {
         (q, int(t), g): (int(k), int(people), int(m))
         for q, t, g, k, people, m in zip(
-            counts["question"], counts["theme_id"], counts["group"], counts["respondents"], counts["people"], counts["mentions"]
+            counts["question"],
+            counts["theme_id"],
+            counts["group"],
+            counts["respondents"],
+            counts["people"],
+            counts["mentions"],
         )
     }
     themed = shown_items[_assigned(shown_items, lookup)]
-    tag_counts = {(q, int(t), tag): int(n) for (q, t, tag), n in themed.groupby(["question", "theme_id", "tag"]).size().items()}
+    tag_counts = {
+        (q, int(t), tag): int(n) for (q, t, tag), n in themed.groupby(["question", "theme_id", "tag"]).size().items()
+    }
     unassigned = shown_items[~_assigned(shown_items, lookup)]["question"].value_counts()
     result: dict[str, dict[str, Any]] = {}
     for question in QUESTIONS:
@@ -502,34 +540,46 @@ def classify_gap(
 ) -> str:
     """Classify one theme gap between groups a and b (a before b in GROUPS order).
 
+    "Raises" means at least MIN_SHARE (10%) and MIN_RESPONDENTS (2) of the
+    group mention the theme. A difference is *clear* when it is significant
+    (Fisher p < ALPHA) or when the higher group raises the theme, the lower
+    one does not, and the shares differ by at least MIN_GAP (10 points).
+    The second route exists because leadership teams are small: 0 of 8
+    leaders against 30% of customers gives p = 0.11 (the chance that 8 people
+    drawn from a 30% population all stay silent is 0.7^8 = 0.058), so a test
+    alone would hide the very blind spots the product is there to show.
+    ``significant`` in the gap tells which route applied.
+
     - ``none`` if not testable (too few mentions for any conclusion);
-    - significant difference (Fisher p < ALPHA):
+    - a clear difference:
         - ``blind_spot``: the pair includes leadership and the other group
-          (staff or customers) raises the theme (>= MIN_SHARE and >=
-          MIN_RESPONDENTS) at a significantly higher share than leadership,
-          under any question: the others see something leadership does not
-          (a problem, an unrecognised strength, a competitor's move, an ask);
+          (staff or customers) raises the theme more, under any question:
+          the others see something leadership does not (a problem, an
+          unrecognised strength, a competitor's move, an ask);
         - ``overestimated``: the pair includes leadership, the question is
-          ``strengths``, and leadership raises it at a significantly higher
-          share than staff or customers: a claimed strength the people
-          delivering (staff) or receiving (customers) the experience do not
-          confirm;
-        - ``divergent``: any other significant difference (staff vs
-          customers; leadership worrying about an improvement others do not
-          raise; a higher share under the MIN_SHARE floor);
-    - no significant difference:
+          ``strengths``, and leadership raises it more: a claimed strength
+          the people delivering (staff) or receiving (customers) the
+          experience do not confirm;
+        - ``divergent``: any other clear difference (staff vs customers;
+          leadership worrying about an improvement others do not raise;
+          a significant difference where the higher share is under the
+          floor);
+    - otherwise:
         - ``shared``: both groups raise it;
-        - ``none``: otherwise (at most one group raises it, too few to tell).
+        - ``none``: at most one group raises it, and not clearly more.
     """
     if not testable:
         return "none"
     raised_a = _raised(respondents_a, share_a)
     raised_b = _raised(respondents_b, share_b)
-    if significant:
+    a_higher = share_a > share_b
+    raised_high, raised_low = (raised_a, raised_b) if a_higher else (raised_b, raised_a)
+    clear = significant or (raised_high and not raised_low and abs(share_a - share_b) >= MIN_GAP)
+    if clear:
         if group_a == LEADERSHIP:
-            if share_b > share_a and raised_b:
+            if not a_higher and share_b > share_a and raised_b:
                 return "blind_spot"
-            if share_a > share_b and raised_a and question == "strengths":
+            if a_higher and raised_a and question == "strengths":
                 return "overestimated"
         return "divergent"
     if raised_a and raised_b:
@@ -552,9 +602,7 @@ def _fisher_2x2(k_a: int, n_a: int, k_b: int, n_b: int) -> float:
         return 1.0
     low, high = max(0, total - n_b), min(total, n_a)
     x = np.arange(low, high + 1)
-    log_pmf = (
-        _log_choose(n_a, x) + _log_choose(n_b, total - x) - _log_choose(size, np.array([total]))[0]
-    )
+    log_pmf = _log_choose(n_a, x) + _log_choose(n_b, total - x) - _log_choose(size, np.array([total]))[0]
     pmf = np.exp(log_pmf)
     observed = pmf[k_a - low]
     return float(min(1.0, pmf[pmf <= observed * (1 + 1e-7)].sum()))
@@ -629,9 +677,15 @@ def theme_gaps(
                     "testable": testable,
                     "significant": significant,
                     "classification": classify_gap(
-                        question, group_a, group_b,
-                        respondents_a=k_a, respondents_b=k_b, share_a=share_a, share_b=share_b,
-                        testable=testable, significant=significant,
+                        question,
+                        group_a,
+                        group_b,
+                        respondents_a=k_a,
+                        respondents_b=k_b,
+                        share_a=share_a,
+                        share_b=share_b,
+                        testable=testable,
+                        significant=significant,
                     ),
                 }
             )
@@ -640,7 +694,14 @@ def theme_gaps(
         q_values = stats.false_discovery_control([gap["p_value"] for gap in tested], method="bh")
         for gap, q_value in zip(tested, q_values):
             gap["q_value"] = _p(q_value)
-    gaps.sort(key=lambda g: (-abs(g["difference"]), 2.0 if g["p_value"] is None else g["p_value"], g["question"], g["theme_id"]))
+    gaps.sort(
+        key=lambda g: (
+            -abs(g["difference"]),
+            2.0 if g["p_value"] is None else g["p_value"],
+            g["question"],
+            g["theme_id"],
+        )
+    )
     for gap in gaps:
         for key in ("share_a", "share_b", "difference"):
             gap[key] = _r(gap[key])
@@ -707,7 +768,14 @@ def contradictions(
                         "severity": _r(s_share * i_share),
                     }
                 )
-    found.sort(key=lambda c: (-c["severity"], c["theme_id"], GROUPS.index(c["strength_group"]), GROUPS.index(c["improvement_group"])))
+    found.sort(
+        key=lambda c: (
+            -c["severity"],
+            c["theme_id"],
+            GROUPS.index(c["strength_group"]),
+            GROUPS.index(c["improvement_group"]),
+        )
+    )
     return found
 
 
@@ -799,7 +867,9 @@ def rating_gaps(
                     "top_box_diff": _r(a["top_box"] - b["top_box"]) if both else None,
                     "p_value": _p(p_value),
                     "p_value_respondents": _p(p_respondents),
-                    "significant": p_value is not None and p_respondents is not None and max(p_value, p_respondents) < alpha,
+                    "significant": p_value is not None
+                    and p_respondents is not None
+                    and max(p_value, p_respondents) < alpha,
                 }
             )
         entries.append({"key": str(key), "label": str(label), "groups": per_group, "pairs": pairs})
@@ -875,7 +945,13 @@ def _headline(entries: list[dict[str, Any]], groups: Sequence[str]) -> dict[str,
             f"{round(leaders * 100)}% of your leaders rate {what} excellent; "
             f"{round(customers * 100)}% of your customers do."
         )
-    return {"item": entry["key"], "label": entry["label"], "groups": shown, "top_box_diff": top_box_diff, "sentence": sentence}
+    return {
+        "item": entry["key"],
+        "label": entry["label"],
+        "groups": shown,
+        "top_box_diff": top_box_diff,
+        "sentence": sentence,
+    }
 
 
 # --------------------------------------------------------------------------
@@ -1089,7 +1165,9 @@ def consistency(
                     "label": lookup[int(theme_id)][0],
                     "spread": float(row_shares.max() - row_shares.min()),
                     "p_value": test(k),
-                    "departments": {d: {"respondents": int(k[i]), "share": _r(row_shares[i])} for i, d in enumerate(departments)},
+                    "departments": {
+                        d: {"respondents": int(k[i]), "share": _r(row_shares[i])} for i, d in enumerate(departments)
+                    },
                 }
             )
     splits.sort(key=lambda s: (-s["spread"], s["p_value"], s["question"], s["theme_id"]))
@@ -1131,8 +1209,13 @@ def competition_balance(
     columns = [*tags, "untagged"]
 
     def table(frame: pd.DataFrame, keys: list[str]) -> dict[Any, dict[str, int]]:
-        counted = frame.groupby([*keys, "tag"]).size().unstack("tag", fill_value=0).reindex(columns=columns, fill_value=0)
-        return {key: {tag: int(row[i]) for i, tag in enumerate(columns)} for key, row in zip(counted.index, counted.to_numpy())}
+        counted = (
+            frame.groupby([*keys, "tag"]).size().unstack("tag", fill_value=0).reindex(columns=columns, fill_value=0)
+        )
+        return {
+            key: {tag: int(row[i]) for i, tag in enumerate(columns)}
+            for key, row in zip(counted.index, counted.to_numpy())
+        }
 
     nothing = dict.fromkeys(columns, 0)
     by_group = table(comp, ["group"])
@@ -1243,8 +1326,13 @@ def trend(current: Mapping[str, Any], previous: Mapping[str, Any] | None) -> dic
 
     now_pairs, then_pairs = pair_map(current), pair_map(previous)
     alignment_trend = [
-        {"group_a": a, "group_b": b, "previous": then_pairs[(a, b)], "current": now_pairs[(a, b)],
-         "change": _change(now_pairs[(a, b)], then_pairs[(a, b)], INDEX_DECIMALS)}
+        {
+            "group_a": a,
+            "group_b": b,
+            "previous": then_pairs[(a, b)],
+            "current": now_pairs[(a, b)],
+            "change": _change(now_pairs[(a, b)], then_pairs[(a, b)], INDEX_DECIMALS),
+        }
         for (a, b) in now_pairs
         if (a, b) in then_pairs and now_pairs[(a, b)] is not None and then_pairs[(a, b)] is not None
     ]
@@ -1307,12 +1395,18 @@ def trend(current: Mapping[str, Any], previous: Mapping[str, Any] | None) -> dic
         now_themes, then_themes = theme_map(current, question), theme_map(previous, question)
         themes_trend[question] = {
             "new": [{"theme_id": t, "label": now_themes[t]} for t in sorted(set(now_themes) - set(then_themes))],
-            "disappeared": [{"theme_id": t, "label": then_themes[t]} for t in sorted(set(then_themes) - set(now_themes))],
+            "disappeared": [
+                {"theme_id": t, "label": then_themes[t]} for t in sorted(set(then_themes) - set(now_themes))
+            ],
         }
     return {
         "alignment": {
             "pairs": alignment_trend,
-            "overall": {"previous": then_overall, "current": now_overall, "change": _change(now_overall, then_overall, INDEX_DECIMALS)},
+            "overall": {
+                "previous": then_overall,
+                "current": now_overall,
+                "change": _change(now_overall, then_overall, INDEX_DECIMALS),
+            },
         },
         "ratings": ratings_trend,
         "gaps": gaps_trend,
@@ -1399,7 +1493,12 @@ def analyze(
     for group in GROUPS:
         if group in groups:
             n, people = sizes[group]
-            groups_block[group] = {"respondents": n, "people": people, "items": int(item_counts.get(group, 0)), "suppressed": False}
+            groups_block[group] = {
+                "respondents": n,
+                "people": people,
+                "items": int(item_counts.get(group, 0)),
+                "suppressed": False,
+            }
         else:
             groups_block[group] = {"respondents": None, "people": None, "items": None, "suppressed": True}
 
@@ -1421,6 +1520,7 @@ def analyze(
             "alpha": ALPHA,
             "min_share": MIN_SHARE,
             "min_respondents": MIN_RESPONDENTS,
+            "min_gap": MIN_GAP,
             "min_test_mentions": MIN_TEST_MENTIONS,
             "split_spread": SPLIT_SPREAD,
         },
