@@ -34,6 +34,7 @@ run: export DEBUG = 1
 run: $(VENV)/.installed-run
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo --url http://$(HOST):$(PORT)/
+	$(PY) manage.py analyze northwind-fibre
 	@echo
 	@echo "GapSurvey is at http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
 	@echo
