@@ -30,12 +30,12 @@ from . import charts, metrics
 from .embeddings import Embedder, get_embedder
 from .models import AnalysisRun, TextEmbedding, Theme, ThemePin
 from .selectors import WaveFrames, previous_wave_result, run_served, wave_frames
-from .themes import cluster_texts, describe_themes
+from .themes import ThemeParams, cluster_texts, describe_themes
 
 logger = logging.getLogger(__name__)
 
 # Bump when the meaning of a result changes, so unchanged answers are recomputed once.
-ANALYSIS_VERSION = "1"
+ANALYSIS_VERSION = "2"
 # A cluster takes over an existing theme when at least this share of its items
 # (those the served run had assigned) sat in that theme: a re-run keeps ids.
 OVERLAP_SHARE = 0.5
@@ -173,6 +173,7 @@ def analysis_compute(*, run: AnalysisRun) -> AnalysisRun:
         engagement=engagement, items=frames.items, vectors=vectors, embedder=embedder, served=served
     )
     items = frames.items.assign(theme_id=theme_ids)
+    question_labels = _question_labels(items, vectors, curated=set(themes.loc[themes["curated"].astype(bool), "theme_id"]))
     _progress(run, 4, "Measuring the gaps")
     result = metrics.analyze(
         items,
@@ -194,7 +195,7 @@ def analysis_compute(*, run: AnalysisRun) -> AnalysisRun:
             "analysis_version": ANALYSIS_VERSION,
         },
         "thresholds": {"min_individuals": engagement.min_individuals, "min_staff_sheets": engagement.min_staff_sheets},
-        **result,
+        **_with_question_labels(result, question_labels),
     }
     _progress(run, 5, "Drawing the charts")
     figures = charts.build_figures(result)
@@ -221,6 +222,42 @@ def analysis_run_now(*, wave: Wave, trigger: str = AnalysisRun.Trigger.COMMAND) 
     except Exception as exc:
         analysis_fail(run_id=run.pk, error=f"{type(exc).__name__}: {exc}")
         raise
+
+
+def _question_labels(items: pd.DataFrame, vectors: np.ndarray, *, curated: set[int]) -> dict[tuple[str, int], str]:
+    """
+    A label per (question, theme). A theme is a topic across the questions, so
+    its overall label may come from another question's wording ("cheaper deals
+    elsewhere" naming the price theme under "what we do well"); under each
+    question the theme is named after that question's own most central items.
+    A consultant's name (curated themes) is kept everywhere.
+    """
+    labels: dict[tuple[str, int], str] = {}
+    texts = items["text"].tolist()
+    for question, frame in items[items["theme_id"] >= 0].groupby("question"):
+        rows = frame.index.to_numpy()
+        ids = frame["theme_id"].to_numpy()
+        described = describe_themes([texts[i] for i in rows], ids, vectors[rows])
+        for theme_id, info in described.items():
+            if theme_id not in curated:
+                labels[(str(question), int(theme_id))] = info.label[:200]
+    return labels
+
+
+def _with_question_labels(result: dict, labels: dict[tuple[str, int], str]) -> dict:
+    """Name themes per question in the document; ``theme_label`` keeps the overall name."""
+    for question, block in result.get("questions", {}).items():
+        for theme in block.get("themes", []):
+            theme["theme_label"] = theme["label"]
+            theme["label"] = labels.get((question, theme["theme_id"]), theme["label"])
+    for gap in result.get("gaps", []):
+        gap["theme_label"] = gap["label"]
+        gap["label"] = labels.get((gap["question"], gap["theme_id"]), gap["label"])
+    for contradiction in result.get("contradictions", []):
+        theme_id, label = contradiction["theme_id"], contradiction["label"]
+        contradiction["strength_label"] = labels.get(("strengths", theme_id), label)
+        contradiction["improvement_label"] = labels.get(("improvements", theme_id), label)
+    return result
 
 
 def _fingerprint(wave: Wave, frames: WaveFrames, engine: str, previous: dict | None) -> str:
@@ -308,9 +345,9 @@ def themes_assign(
     """
     n = len(items)
     if n == 0:
-        return np.zeros(0, dtype=int), pd.DataFrame({"theme_id": [], "label": [], "keywords": []})
+        return np.zeros(0, dtype=int), pd.DataFrame({"theme_id": [], "label": [], "keywords": [], "curated": []})
     texts = items["text"].tolist()
-    clusters = cluster_texts(texts, vectors)
+    clusters = cluster_texts(texts, vectors, params=ThemeParams.for_engine(embedder.name))
     previous = {int(k): v for k, v in ((served.assignments or {}) if served else {}).items() if v is not None}
     existing = list(Theme.objects.filter(engagement=engagement, merged_into=None))
     existing_centroids = {
@@ -365,9 +402,16 @@ def themes_assign(
         theme.keywords = list(info.keywords)
         theme.centroid = info.centroid.astype(np.float32).tobytes()
         theme.embedder = embedder.name
-        rows.append({"theme_id": theme_id, "label": theme.display_label, "keywords": list(info.keywords)})
+        rows.append(
+            {
+                "theme_id": theme_id,
+                "label": theme.display_label,
+                "keywords": list(info.keywords),
+                "curated": bool(theme.custom_label),
+            }
+        )
     Theme.objects.bulk_update(themes_by_id.values(), ["label", "keywords", "centroid", "embedder", "updated_at"])
-    return theme_ids, pd.DataFrame(rows, columns=["theme_id", "label", "keywords"])
+    return theme_ids, pd.DataFrame(rows, columns=["theme_id", "label", "keywords", "curated"])
 
 
 # --- Curation ---------------------------------------------------------------------
