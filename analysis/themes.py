@@ -46,13 +46,14 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy import sparse
 
-from analysis.embeddings import normalise_text
+from analysis.embeddings import FILLER_WORDS, normalise_text
 
 logger = logging.getLogger(__name__)
 
@@ -68,22 +69,28 @@ class ThemeParams:
     """
 
     #: Two groups merge while the mean cosine over all their item pairs is at
-    #: least this. Why 0.35 for MiniLM: paraphrases of one survey topic score
-    #: 0.38-0.65 against each other ("fast response times" ~ "waited two weeks
-    #: for an answer" 0.38, ~ "slow to reply" 0.64; "friendly knowledgeable
-    #: staff" ~ "rude staff on the phone" 0.48) while unrelated answers score
-    #: 0.0-0.2. The threshold sits just below the weakest paraphrase pair and
-    #: well above unrelated pairs, so one theme holds opposite opinions of a
-    #: topic but not two topics. Checked, not fitted, on banking77 (see
-    #: bench/themes_quality.py): that yardstick is steady from about 0.35 to
-    #: 0.45, so the choice does not hinge on it.
+    #: least this. Why 0.30 for MiniLM: a theme is a topic, so it must hold
+    #: both opinions of it, and the measured cosines put a topic's answers at
+    #: 0.33-0.64 pairwise ("fast response times" ~ "slow to reply" 0.60-0.64,
+    #: ~ "waited two weeks for an answer" 0.33-0.38; "friendly knowledgeable
+    #: staff" ~ "rude staff on the phone" 0.47) while unrelated answers score
+    #: 0.0-0.2. On hand-written sets of six ideas (tests/analysis/test_themes.py)
+    #: the mean cosine within an idea is 0.42-0.69 and between two ideas 0.09
+    #: (median) to 0.29 (worst: "the app keeps crashing" ~ "the network keeps
+    #: dropping" share a sentence shape); every set stays whole and apart for
+    #: thresholds 0.27-0.35, and 0.30 sits inside that range, nearer its low
+    #: end because splitting a topic hides a contradiction while an
+    #: over-broad theme can still be split by a consultant. Not fitted to
+    #: banking77: its 39 intents are finer than survey topics (median mean
+    #: cosine to the nearest other intent 0.44), so there related intents merge
+    #: ("card problems") and ARI is lower by design (bench/themes_quality.py).
     merge_similarity: float = 0.30
-    #: A lone mention joins the nearest theme when its cosine to the theme's
-    #: *normalised* centroid reaches this. A centroid of a coherent theme is
-    #: closer to each member than members are to each other (|mean| < 1), so
-    #: this floor is set higher than ``merge_similarity``; 0.5 is about where
-    #: an item stands to a theme it would have merged into (mean member cosine
-    #: 0.35 / |mean| ~ 0.7).
+    #: A lone mention (a text said once that merged with nothing) joins the
+    #: nearest theme when its cosine to the theme's normalised centroid reaches
+    #: this, else it stays unassigned. The same number as ``merge_similarity``:
+    #: "as similar as two answers about one topic" -- a centroid below it is in
+    #: the unrelated band, which is what "genuinely isolated" means. Also the
+    #: floor to pass to :func:`assign_to_themes` for new items across runs.
     attach_floor: float = 0.30
     #: Up to this many distinct texts are clustered exactly (step 3 on the
     #: texts themselves). The similarity matrix is max_direct^2 float64:
@@ -108,11 +115,15 @@ class ThemeParams:
         return cls()
 
 
-#: LSA vectors of TF-IDF n-grams spread cosines differently from a sentence
-#: model: texts that share no word score ~0 whatever they mean, and texts that
-#: share one content word and some character n-grams score 0.2-0.4. A higher
-#: threshold keeps "one shared word" from chaining unrelated topics together;
-#: the fallback is meant to be coarse but safe.
+#: The TF-IDF fallback sees only shared words and character n-grams, so its
+#: cosines live on another scale: answers that share no word score ~0 whatever
+#: they mean, one shared content word gives roughly 0.1-0.3. On banking77 the
+#: mean cosine within an intent is 0.26-0.29 and to the nearest other intent
+#: 0.12-0.15; on the hand-written sets within an idea 0.03-0.14, between ideas
+#: at most 0.04. 0.10 asks that a theme's answers share, on average, about one
+#: content word: it keeps unrelated topics apart on both and groups what word
+#: overlap can group. A lone mention joins a theme only with a clear word
+#: match to its centroid (0.30); otherwise it stays unassigned.
 TFIDF_PARAMS = replace(ThemeParams(), merge_similarity=0.10, attach_floor=0.30)
 
 
@@ -174,10 +185,12 @@ def cluster_texts(
     else:
         unit_of_unique = _micro_clusters(unique_vectors, counts, params)
     n_units = int(unit_of_unique.max()) + 1
-    unit_weight = np.bincount(unit_of_unique, weights=counts, minlength=n_units)
-    unit_sum = np.zeros((n_units, embeddings.shape[1]), dtype=np.float64)
-    np.add.at(unit_sum, unit_of_unique, unique_vectors.astype(np.float64) * counts[:, None])
-    unit_mean = unit_sum / unit_weight[:, None]
+    # Count-weighted mean vector of each unit, via a sparse units x texts matrix.
+    weighting = sparse.csr_matrix(
+        (counts, (unit_of_unique, np.arange(len(counts)))), shape=(n_units, len(counts))
+    )
+    unit_weight = np.asarray(weighting.sum(axis=1)).ravel()
+    unit_mean = np.asarray(weighting @ unique_vectors, dtype=np.float64) / unit_weight[:, None]
 
     # Step 3.
     group_of_unit = _average_linkage(unit_mean, unit_weight, params.merge_similarity)
@@ -371,15 +384,20 @@ def _renumber(item_groups: np.ndarray, counts: np.ndarray, group_of_unique: np.n
 # Description
 # --------------------------------------------------------------------------
 
-_TOKEN_PATTERN = r"(?u)\b[^\W\d_][^\W\d_']+\b"
-#: Survey filler that says nothing about a topic but would otherwise top the
-#: keywords of every theme ("the service is very good").
-_EXTRA_STOP_WORDS = frozenset(
-    """
-    really just like think don lot bit things thing make makes need needs
-    sometimes always also ve ll im dont doesnt didnt isnt cant wont
-    """.split()
+#: Words of two or more letters; digits and apostrophes split words, so
+#: "didn't" leaves "didn", which is a stop word below.
+_WORD_RE = re.compile(r"[^\W\d_][^\W\d_']+")
+#: Words of scikit-learn's general stop list that name topics in customer
+#: feedback ("unexpected bill", "call centre", "booking system", "interest
+#: rate", "account details", "top up", "amount charged"): kept as keywords.
+_TOPICAL_WORDS = frozenset(
+    ["bill", "call", "system", "interest", "detail", "fire", "full", "top", "amount",
+     "empty", "front", "move", "name", "serious", "fill", "side", "bottom", "describe"]
 )
+#: A two-word keyword must occur in at least this share of the theme's items
+#: (and in two of them): a phrase that recurs names the topic ("exchange
+#: rate"), one that occurs by accident of wording does not ("change got").
+_MIN_PHRASE_SHARE = 0.1
 
 
 def describe_themes(
@@ -410,19 +428,19 @@ def describe_themes(
         members = np.flatnonzero(labels == tid)
         centroid = embeddings[members].astype(np.float64).sum(axis=0)
         centroid /= max(np.linalg.norm(centroid), 1e-12)
-        representative = _representatives(texts, members, embeddings, centroid)
+        central = _most_central(texts, members, embeddings, centroid, _LABEL_CANDIDATES)
         themes[tid] = ThemeInfo(
-            label=_label(texts, representative, keywords[tid]),
+            label=_label(texts, central, keywords[tid]),
             keywords=keywords[tid],
             centroid=centroid.astype(np.float32),
             size=len(members),
-            representative=representative,
+            representative=central[:3],
         )
     return themes
 
 
-def _representatives(
-    texts: Sequence[str], members: np.ndarray, embeddings: np.ndarray, centroid: np.ndarray, k: int = 3
+def _most_central(
+    texts: Sequence[str], members: np.ndarray, embeddings: np.ndarray, centroid: np.ndarray, k: int
 ) -> list[int]:
     """Indices of the ``k`` distinct member texts closest to the centroid."""
     sims = embeddings[members] @ centroid.astype(np.float32)
@@ -440,53 +458,110 @@ def _representatives(
     return chosen
 
 
+def _stem(word: str) -> str:
+    """A crude grouping key so inflections count as one keyword.
+
+    "crashes"/"crashing"/"crash", "charged"/"charges", "replies"/"replied"
+    share a key; the keyword shown is the form respondents used most. Not a
+    linguistic stemmer (none ships with the dependencies): a few English suffix
+    rules, enough for keyword counts, where an odd key only costs a merge of
+    two rare words.
+    """
+    w = word
+    if len(w) > 4 and w.endswith("ies"):
+        w = w[:-3] + "y"
+    elif len(w) > 4 and w.endswith(("sses", "shes", "ches", "xes", "zes")):
+        w = w[:-2]
+    elif len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
+        w = w[:-1]
+    for suffix in ("ing", "ed"):
+        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+            w = w[: -len(suffix)]
+            if w[-1] == w[-2] and w[-1] not in "lsz":
+                w = w[:-1]  # dropping -> drop (but calling -> call)
+            if w.endswith("i"):
+                w = w[:-1] + "y"  # replied -> reply
+            break
+    if len(w) > 3 and w.endswith("e"):
+        w = w[:-1]  # charge / charg(ed) / charg(es)
+    return w
+
+
+def _keyword_terms(docs: Sequence[str]) -> tuple[list[set[str]], dict[str, str]]:
+    """Per document the set of unigram and bigram keys; and each key's display form."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    stop = (ENGLISH_STOP_WORDS - _TOPICAL_WORDS) | FILLER_WORDS
+    surface_counts: dict[str, Counter[str]] = {}
+    doc_terms: list[set[str]] = []
+    for doc in docs:
+        terms: set[str] = set()
+        previous: str | None = None
+        for word in _WORD_RE.findall(str(doc).lower()):
+            if word in stop:
+                previous = None  # a phrase is words side by side: "exchange rate", not "charged (a) fee"
+                continue
+            key = _stem(word)
+            surface_counts.setdefault(key, Counter())[word] += 1
+            terms.add(key)
+            if previous is not None and previous != key:
+                terms.add(f"{previous} {key}")
+            previous = key
+        doc_terms.append(terms)
+    # The most used surface form; ties go to the shorter, then alphabetical.
+    display = {
+        key: min(forms.items(), key=lambda item: (-item[1], len(item[0]), item[0]))[0]
+        for key, forms in surface_counts.items()
+    }
+    for term in {t for terms in doc_terms for t in terms if " " in t}:
+        first, second = term.split(" ")
+        display[term] = f"{display[first]} {display[second]}"
+    return doc_terms, display
+
+
 def _class_tfidf_keywords(
     texts: Sequence[str], labels: np.ndarray, theme_ids: list[int], n_keywords: int
 ) -> dict[int, list[str]]:
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
-
     assigned = np.flatnonzero(labels != UNASSIGNED)
-    docs = [texts[i] for i in assigned]
-    vectorizer = CountVectorizer(
-        lowercase=True,
-        token_pattern=_TOKEN_PATTERN,
-        stop_words=sorted(ENGLISH_STOP_WORDS | _EXTRA_STOP_WORDS),
-        ngram_range=(1, 2),
-        binary=True,
-        dtype=np.float64,
-    )
-    try:
-        counts = vectorizer.fit_transform(docs)
-    except ValueError:  # nothing but stop words / digits
+    doc_terms, display = _keyword_terms([texts[i] for i in assigned])
+    vocabulary = sorted({t for terms in doc_terms for t in terms})
+    if not vocabulary:  # nothing but stop words and digits
         return {tid: [] for tid in theme_ids}
-    vocabulary = vectorizer.get_feature_names_out()
-
+    column = {t: j for j, t in enumerate(vocabulary)}
     row_of_theme = {tid: r for r, tid in enumerate(theme_ids)}
-    rows = np.array([row_of_theme[int(labels[i])] for i in assigned])
-    membership = sparse.csr_matrix(
-        (np.ones(len(assigned)), (rows, np.arange(len(assigned)))),
-        shape=(len(theme_ids), len(assigned)),
+
+    # themes x terms: in how many of the theme's items each term occurs.
+    rows, cols = [], []
+    for i, terms in zip(assigned, doc_terms):
+        r = row_of_theme[int(labels[i])]
+        for t in terms:
+            rows.append(r)
+            cols.append(column[t])
+    per_theme = sparse.csr_matrix(
+        (np.ones(len(rows)), (rows, cols)), shape=(len(theme_ids), len(vocabulary))
     )
-    per_theme = (membership @ counts).tocsr()  # themes x terms, item counts
+    per_theme.sum_duplicates()
+    theme_sizes = np.bincount(
+        [row_of_theme[int(labels[i])] for i in assigned], minlength=len(theme_ids)
+    )
     term_total = np.asarray(per_theme.sum(axis=0)).ravel()
     words_per_theme = np.asarray(per_theme.sum(axis=1)).ravel()
-    average_words = words_per_theme.mean()
-    idf = np.log1p(average_words / np.maximum(term_total, 1.0))
+    idf = np.log1p(words_per_theme.mean() / np.maximum(term_total, 1.0))
+    is_phrase = np.array([" " in t for t in vocabulary])
+    names = np.array(vocabulary)
 
     result: dict[int, list[str]] = {}
     for tid in theme_ids:
         r = row_of_theme[tid]
         start, end = per_theme.indptr[r], per_theme.indptr[r + 1]
-        cols = per_theme.indices[start:end]
+        cols_r = per_theme.indices[start:end]
         freq = per_theme.data[start:end]
-        theme_size = int(membership[r].sum())
-        # A bigram said once is an accident of wording, not a topic phrase.
-        is_bigram = np.char.count(vocabulary[cols].astype(str), " ") > 0
-        keep = ~is_bigram | (freq >= 2) | (theme_size < 2)
-        cols, freq = cols[keep], freq[keep]
-        scores = freq / max(words_per_theme[r], 1.0) * idf[cols]
-        order = np.lexsort((vocabulary[cols], -scores))
-        result[tid] = _pick_keywords([str(vocabulary[cols[o]]) for o in order], n_keywords)
+        keep = ~is_phrase[cols_r] | (freq >= max(2.0, _MIN_PHRASE_SHARE * theme_sizes[r]))
+        cols_r, freq = cols_r[keep], freq[keep]
+        scores = freq / max(words_per_theme[r], 1.0) * idf[cols_r]
+        order = np.lexsort((names[cols_r], -scores))  # best first, ties alphabetical
+        ranked = [display[vocabulary[cols_r[o]]] for o in order]
+        result[tid] = _pick_keywords(ranked, n_keywords)
     return result
 
 
@@ -511,28 +586,28 @@ def _pick_keywords(ranked: list[str], n: int) -> list[str]:
     return chosen
 
 
+#: Labels longer than this read as a quotation, not as a name.
 _MAX_LABEL_WORDS = 8
+#: How many of the most central distinct items may name the theme.
+_LABEL_CANDIDATES = 5
 
 
-def _label(texts: Sequence[str], representative: list[int], keywords: list[str]) -> str:
+def _label(texts: Sequence[str], candidates: list[int], keywords: list[str]) -> str:
     """A short readable name for the theme.
 
-    The most central item that is short enough (at most 8 words) and mentions
-    one of the top keywords reads like the consultant's own words ("slow to
-    reply"); otherwise the top three keywords joined ("card, activate, pin").
+    The most central item of at most 8 words reads like the respondents' own
+    words and is what a consultant recognises ("Slow to reply"); when every
+    central item is longer, the top three keywords joined ("exchange rate,
+    currency, fees"). Consultants can rename themes, so this only has to be a
+    good first name.
     """
-    top = keywords[:3]
-    for index in representative:
-        text = " ".join(str(texts[index]).split()).strip(" .!?;,")
-        words = re.findall(r"[^\W\d_][^\W\d_']+", text.lower())
-        if 0 < len(text.split()) <= _MAX_LABEL_WORDS and any(
-            set(k.split()) <= set(words) for k in top
-        ):
+    for index in candidates:
+        text = " ".join(str(texts[index]).split()).strip(" .!?;,:")
+        if 0 < len(text.split()) <= _MAX_LABEL_WORDS:
             return text[0].upper() + text[1:]
-    if top:
-        return ", ".join(top)
-    if representative:
-        text = " ".join(str(texts[representative[0]]).split())
-        words = text.split()
+    if keywords:
+        return ", ".join(keywords[:3])
+    if candidates:
+        words = " ".join(str(texts[candidates[0]]).split()).split()
         return " ".join(words[:_MAX_LABEL_WORDS]) + ("…" if len(words) > _MAX_LABEL_WORDS else "")
     return "(no text)"

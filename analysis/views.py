@@ -73,6 +73,13 @@ def _theme_choices(run, exclude: int | None = None) -> list[tuple[int, str]]:
     return sorted(((tid, label) for tid, label in seen.items() if tid != exclude), key=lambda c: c[1].lower())
 
 
+def _questions_in_wave_order(wave, run) -> dict:
+    """The run's questions in the wave's order: PostgreSQL's jsonb keeps no key order."""
+    questions = (run.result or {}).get("questions", {}) if run else {}
+    order = {key: n for n, key in enumerate(wave.questions.values_list("key", flat=True))}
+    return dict(sorted(questions.items(), key=lambda entry: order.get(entry[0], len(order))))
+
+
 @login_required
 @require_GET
 def theme_list(request, slug, number):
@@ -86,7 +93,7 @@ def theme_list(request, slug, number):
             "wave": wave,
             "run": run,
             "pending": selectors.run_in_progress(wave),
-            "questions": (run.result or {}).get("questions", {}) if run else {},
+            "questions": _questions_in_wave_order(wave, run),
         },
     )
 
@@ -99,6 +106,14 @@ def theme_detail(request, slug, number, theme_id):
     run = _served_or_none(wave)
     if run is None:
         raise Http404("No analysis yet.")
+    if theme.pk not in dict(_theme_choices(run)):
+        # The served run leaves this theme out: merged away, emptied by moves, or raised only by a
+        # group too small to show. In the last case its engine label and keywords come from answers
+        # nobody may see (the label is often one of them, word for word): never render it.
+        if theme.merged_into_id:
+            return redirect("analysis:theme_detail", slug=slug, number=number, theme_id=theme.merged_into_id)
+        messages.info(request, "That theme is not in the latest analysis of this wave.")
+        return redirect("analysis:theme_list", slug=slug, number=number)
     hidden = selectors.suppressed_groups(run.result)
     items = (
         AnswerItem.objects.filter(pk__in=selectors.theme_items(run, theme.pk))

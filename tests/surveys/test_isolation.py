@@ -1,35 +1,52 @@
 """
 Every consultant page keeps workspaces apart.
 
-The pages are not hand-picked: the tests walk ``surveys.urls.urlpatterns``
-and fill each pattern's arguments with workspace A's objects. A new page
-whose arguments cannot be filled, or that takes no arguments and has not
-been reviewed here, makes the tests fail until it is added below.
+The pages are not hand-picked: the tests walk the URL patterns of every
+consultant module (``surveys.urls`` and ``analysis.urls``) and fill each
+pattern's arguments with workspace A's objects. A new page whose arguments
+cannot be filled, or that takes no arguments and has not been reviewed here,
+makes the tests fail until it is added below; a new consultant URL module
+must be added to CONSULTANT_URLCONFS.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import ModuleType
 from urllib.parse import parse_qs, urlsplit
 
 from django.apps import apps
 from django.db import transaction
 from django.test import Client, TestCase
-from django.urls import URLPattern, reverse
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from analysis import services as analysis_services
+from analysis import urls as analysis_urls
+from analysis.selectors import theme_items
 from surveys import services
-from surveys import urls as consultant_urls
+from surveys import urls as survey_urls
 from surveys.models import Engagement, Respondent
 from surveys.services import Answers, ItemInput, RatingInput, SheetDetails
 
 from .factories import answer_post_data, consultant_create, engagement_create, first_wave, sheet_details
 
+# Every URL module of consultant pages, with the fewest pages it should have
+# (a guard against a module silently losing its patterns).
+CONSULTANT_URLCONFS = [(survey_urls, 20), (analysis_urls, 7)]
+
+# URL modules included at the root that are not consultant pages: the public
+# answer forms (reached by token, tested in test_public_forms.py).
+PUBLIC_URLCONFS = {"surveys.public_urls"}
+
+# Apps whose tables a refused request must leave untouched.
+SNAPSHOT_APPS = ["surveys", "analysis"]
+
 # Pages that address no engagement: the list and the creation form. Anyone
 # logged in reaches them; they must only ever show or write the user's own workspace.
-NOT_ENGAGEMENT_SCOPED = {"engagement_list", "engagement_create"}
+NOT_ENGAGEMENT_SCOPED = {"surveys:engagement_list", "surveys:engagement_create"}
 
 # URL arguments naming an object inside an engagement (besides slug and wave number).
-CHILD_ARGUMENTS = {"session_id", "department_id", "item_id", "sheet_id"}
+CHILD_ARGUMENTS = {"session_id", "department_id", "item_id", "sheet_id", "theme_id"}
 
 
 def answers_for(wave, value: int = 4) -> Answers:
@@ -45,11 +62,28 @@ def answers_for(wave, value: int = 4) -> Answers:
     )
 
 
+def customer_answers(wave, improvement: str, strength: str) -> Answers:
+    """One customer's answer: a strength, an improvement and a 3 for every rating of the wave."""
+    return Answers(
+        items=[ItemInput("strengths", strength), ItemInput("improvements", improvement)],
+        ratings=[RatingInput(item_key=key, value=3) for key in wave.rating_items.values_list("key", flat=True)],
+    )
+
+
+# Two topics in different words, so the analysis finds (at least) two themes to merge and move between.
+SLOW = ["Replies take far too long", "I waited two weeks for an answer", "They are slow to get back to me"]
+FRIENDLY = ["Friendly people on the phone", "The staff on the phone are kind", "Polite and helpful phone agents"]
+
+
 def database_snapshot() -> dict[str, list[dict]]:
-    """Every row of every collection table, membership included, to prove a request wrote nothing."""
+    """
+    Every row of every collection and analysis table (membership, runs,
+    themes, pins, cached embeddings included), to prove a request wrote nothing.
+    """
     return {
         model._meta.label: list(model.objects.order_by("pk").values())
-        for model in apps.get_app_config("surveys").get_models(include_auto_created=True)
+        for label in SNAPSHOT_APPS
+        for model in apps.get_app_config(label).get_models(include_auto_created=True)
     }
 
 
@@ -68,7 +102,17 @@ class WorkspaceIsolationTests(TestCase):
             submit=True,
             channel=Respondent.Channel.PAPER,
         )
-        # Added after the sheet, so it has no ratings yet and its owner may remove it.
+        # Enough customers to be shown (the threshold is 5), then an analysis run, so A has themes.
+        for n in range(6):
+            answers = customer_answers(cls.wave_a, SLOW[n % 3], FRIENDLY[n % 3])
+            services.open_link_submit(wave=cls.wave_a, answers=answers)
+        cls.run_a = analysis_services.analysis_run_now(wave=cls.wave_a)
+        shown = [t["theme_id"] for q in cls.run_a.result["questions"].values() for t in q["themes"]]
+        assert len(set(shown)) >= 2, f"the analysis found fewer than two themes: {cls.run_a.result['questions']}"
+        cls.theme_a, cls.other_theme_a = shown[0], next(t for t in shown if t != shown[0])
+        cls.theme_item_a = theme_items(cls.run_a, cls.theme_a)[0]
+
+        # Added after the answers, so it has no ratings yet and its owner may remove it.
         cls.item_a = services.rating_item_save(
             wave=cls.wave_a,
             key="speed",
@@ -96,31 +140,35 @@ class WorkspaceIsolationTests(TestCase):
             "department_id": self.department_a.pk,
             "item_id": self.item_a.pk,
             "sheet_id": self.sheet_a.pk,
+            "theme_id": self.theme_a,
         }
 
     def consultant_pages(self, arguments: dict) -> list[tuple[str, str, set[str]]]:
-        """(name, url, argument names) of every consultant page, filled from ``arguments``."""
+        """(namespaced name, url, argument names) of every consultant page, filled from ``arguments``."""
         pages = []
-        for pattern in consultant_urls.urlpatterns:
-            if not isinstance(pattern, URLPattern):
-                self.fail(f"{pattern!r} in surveys.urls is not a plain path; teach this test to walk into it.")
-            if not pattern.name:
-                self.fail(f"{pattern.pattern} in surveys.urls has no name; name it so the test can reverse it.")
-            names = set(pattern.pattern.regex.groupindex)
-            unknown = names - arguments.keys()
-            if unknown:
-                self.fail(
-                    f"surveys:{pattern.name} takes {sorted(unknown)}, which the isolation test cannot fill: "
-                    "create such an object in workspace A and add it to url_arguments_of_a()."
-                )
-            if not names and pattern.name not in NOT_ENGAGEMENT_SCOPED:
-                self.fail(
-                    f"surveys:{pattern.name} addresses no engagement: check it cannot show or change another "
-                    "workspace's data, then add it to NOT_ENGAGEMENT_SCOPED."
-                )
-            url = reverse(f"surveys:{pattern.name}", kwargs={name: arguments[name] for name in names})
-            pages.append((pattern.name, url, names))
-        self.assertGreaterEqual(len(pages), 20, "surveys.urls lost most of its pages?")
+        for module, fewest in CONSULTANT_URLCONFS:
+            where = module.__name__
+            self.assertGreaterEqual(len(module.urlpatterns), fewest, f"{where} lost most of its pages?")
+            for pattern in module.urlpatterns:
+                if not isinstance(pattern, URLPattern):
+                    self.fail(f"{pattern!r} in {where} is not a plain path; teach this test to walk into it.")
+                if not pattern.name:
+                    self.fail(f"{pattern.pattern} in {where} has no name; name it so the test can reverse it.")
+                name = f"{module.app_name}:{pattern.name}"
+                names = set(pattern.pattern.regex.groupindex)
+                unknown = names - arguments.keys()
+                if unknown:
+                    self.fail(
+                        f"{name} takes {sorted(unknown)}, which the isolation test cannot fill: "
+                        "create such an object in workspace A and add it to url_arguments_of_a()."
+                    )
+                if not names and name not in NOT_ENGAGEMENT_SCOPED:
+                    self.fail(
+                        f"{name} addresses no engagement: check it cannot show or change another "
+                        "workspace's data, then add it to NOT_ENGAGEMENT_SCOPED."
+                    )
+                url = reverse(name, kwargs={key: arguments[key] for key in names})
+                pages.append((name, url, names))
         return pages
 
     def post_data(self) -> dict[str, dict]:
@@ -137,26 +185,30 @@ class WorkspaceIsolationTests(TestCase):
                 wording[f"form-{index}-text_{group}"] = f"Reworded {group} {question.key}"
         labels = {f"label_{group}": f"Reworded for {group}" for group in ("leadership", "staff", "customer")}
         return {
-            "engagement_create": {"name": "Acme Retail Two"},
-            "engagement_settings": {"name": "Acme Retail Ltd", "min_individuals": "3", "min_staff_sheets": "4"},
-            "department_list": {"name": "Support"},
-            "wave_create": {"title": "Spring", "open_link_enabled": "on"},
-            "wave_edit": {"title": "Autumn round", "opens_on": "2027-01-10", "closes_on": "2027-02-10"},
-            "question_wording": wording,
-            "rating_item_list": {"key": "friendliness", **labels},
-            "rating_item_edit": {"key": "speed", **labels},
-            "session_open": {"name": "Second workshop"},
-            "invitation_list": {"pasted": "carla@example.com, Carla Diaz, Retail"},
-            "sheet_enter": answer_post_data(
+            "surveys:engagement_create": {"name": "Acme Retail Two"},
+            "surveys:engagement_settings": {"name": "Acme Retail Ltd", "min_individuals": "3", "min_staff_sheets": "4"},
+            "surveys:department_list": {"name": "Support"},
+            "surveys:wave_create": {"title": "Spring", "open_link_enabled": "on"},
+            "surveys:wave_edit": {"title": "Autumn round", "opens_on": "2027-01-10", "closes_on": "2027-02-10"},
+            "surveys:question_wording": wording,
+            "surveys:rating_item_list": {"key": "friendliness", **labels},
+            "surveys:rating_item_edit": {"key": "speed", **labels},
+            "surveys:session_open": {"name": "Second workshop"},
+            "surveys:invitation_list": {"pasted": "carla@example.com, Carla Diaz, Retail"},
+            "surveys:sheet_enter": answer_post_data(
                 wave,
                 items={"strengths": ["Quick answers"], "competition": [("Cheaper", "good")]},
                 extra={**sheet_details(group_name="Team Red", department="Sales", members=6), "submission_key": "k1"},
             ),
+            # The recompute button posts nothing: it queues a run.
+            "analysis:theme_rename": {"label": "Waiting for replies"},
+            "analysis:theme_merge": {"target": str(self.other_theme_a)},
+            "analysis:item_move": {"item": str(self.theme_item_a), "theme": str(self.other_theme_a)},
         }
 
     def prepare(self) -> dict[str, Callable[[], object]]:
         """Put A's data in the state a page acts on (reopening needs a closed wave)."""
-        return {"wave_open": lambda: services.wave_close(wave=self.wave_a)}
+        return {"surveys:wave_open": lambda: services.wave_close(wave=self.wave_a)}
 
     def request(self, client: Client, method: str, name: str, url: str):
         """
@@ -178,6 +230,20 @@ class WorkspaceIsolationTests(TestCase):
 
     def owner_status(self, method: str, name: str, url: str) -> int:
         return self.request(self.client_a, method, name, url)[0].status_code
+
+    def test_every_url_module_is_walked_or_known_public(self):
+        included = {
+            pattern.urlconf_name.__name__
+            for pattern in get_resolver().url_patterns
+            if isinstance(pattern, URLResolver) and isinstance(pattern.urlconf_name, ModuleType)
+        }
+        walked = {module.__name__ for module, _ in CONSULTANT_URLCONFS}
+        self.assertEqual(
+            included - walked - PUBLIC_URLCONFS,
+            set(),
+            "a new URL module: add it to CONSULTANT_URLCONFS (consultant pages) or PUBLIC_URLCONFS",
+        )
+        self.assertLessEqual(walked, included)
 
     # --- Anonymous visitors ----------------------------------------------------
 
@@ -216,6 +282,7 @@ class WorkspaceIsolationTests(TestCase):
 
     def test_other_workspace_gets_404_on_every_page_and_changes_nothing(self):
         before = database_snapshot()
+        runs = self.wave_a.analysis_runs.count()
         for name, url, arguments in self.consultant_pages(self.url_arguments_of_a()):
             if not arguments:
                 continue
@@ -234,9 +301,10 @@ class WorkspaceIsolationTests(TestCase):
         self.assertTrue(self.session_a.is_open)
         self.assertTrue(self.engagement_a.departments.filter(pk=self.department_a.pk).exists())
         self.assertTrue(self.wave_a.rating_items.filter(pk=self.item_a.pk).exists())
+        self.assertEqual(self.wave_a.analysis_runs.count(), runs)
 
     def test_other_workspace_cannot_reach_a_objects_through_its_own_engagement(self):
-        """Bob's own slug and wave with A's session, department or item ids: still 404."""
+        """Bob's own slug and wave with A's session, department, item or theme ids: still 404."""
         arguments = {**self.url_arguments_of_a(), "slug": self.engagement_b.slug, "number": 1}
         before = database_snapshot()
         pages = [(n, u, a) for n, u, a in self.consultant_pages(arguments) if a & CHILD_ARGUMENTS]
@@ -252,6 +320,10 @@ class WorkspaceIsolationTests(TestCase):
         self.assertEqual(database_snapshot(), before)
 
     def test_pages_without_an_engagement_show_and_write_only_the_own_workspace(self):
+        self.assertEqual(
+            {name for name, _, arguments in self.consultant_pages(self.url_arguments_of_a()) if not arguments},
+            NOT_ENGAGEMENT_SCOPED,
+        )
         response = self.client_b.get(reverse("surveys:engagement_list"))
         self.assertEqual(response.status_code, 200)
         self.assertContains(response, "Bolt Logistics")
