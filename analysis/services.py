@@ -398,7 +398,10 @@ def themes_assign(
     theme_ids = np.array(
         [_final_theme(cluster_theme[c], merged) if c >= 0 else -1 for c in clusters.labels], dtype=int
     )
-    pins = dict(ThemePin.objects.filter(item_id__in=item_ids.tolist()).values_list("item_id", "theme_id"))
+    # By the items' engagement rather than a list of every item id: one cheap join instead of a huge IN list.
+    pins = dict(
+        ThemePin.objects.filter(item__respondent__wave__engagement=engagement).values_list("item_id", "theme_id")
+    )
     for index, item_id in enumerate(item_ids):
         if int(item_id) in pins:
             theme_ids[index] = _final_theme(pins[int(item_id)], merged)
