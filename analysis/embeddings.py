@@ -183,8 +183,9 @@ class MiniLMEmbedder(Embedder):
         model = _load_minilm(self.variant)
         import torch
 
-        with torch.inference_mode(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        # No warnings filter here: encoding raises none, and warnings.catch_warnings
+        # is not thread-safe.
+        with torch.inference_mode():
             vectors = model.encode(
                 unique,
                 batch_size=self.batch_size,
