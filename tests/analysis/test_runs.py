@@ -216,8 +216,10 @@ class CurationTests:
         client.post(reverse("analysis:theme_merge", kwargs={**kwargs, "theme_id": merged_away}), {"target": keep})
         moved_item = next(int(i) for i, t in run.assignments.items() if t == other)
         client.post(reverse("analysis:item_move", kwargs={**kwargs, "theme_id": other}), {"item": moved_item, "theme": keep})
-        # New answers arrive and the analysis runs again from scratch.
+        # New answers arrive, one saying what the curated theme says, and the analysis runs again.
         services.open_link_submit(wave=wave, answers=customer_answers("nobody ever calls back"))
+        echo = sorted(theme_texts(run, keep))[0] + " again"
+        services.open_link_submit(wave=wave, answers=customer_answers(echo))
         call_command("analyze", engagement.slug, stdout=io.StringIO(), stderr=io.StringIO())
 
         latest = run_served(wave)
@@ -229,6 +231,8 @@ class CurationTests:
         merged_items = [i for i, t in run.assignments.items() if t == merged_away]
         assert all(latest.assignments[i] == keep for i in merged_items if latest.assignments[i] is not None)
         assert Theme.objects.get(pk=keep).custom_label == "Our big theme"
+        new_item = AnswerItem.objects.get(text=echo)
+        assert latest.assignments[str(new_item.pk)] == keep  # new items flow into the curated theme
 
 
 @pytest.mark.django_db(transaction=True)
