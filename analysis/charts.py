@@ -59,7 +59,8 @@ def headline_figure(result: dict[str, Any]) -> dict[str, Any] | None:
         figure.add_trace(
             go.Bar(
                 name=GROUP_LABELS[group],
-                x=[item["label"] for item in items],
+                # Short names on the axis; the full wording is each item's label in the document.
+                x=[item["key"].replace("_", " ").capitalize() for item in items],
                 y=[(item["groups"].get(group) or {}).get("top_box") for item in items],
                 marker_color=GROUP_COLORS[group],
                 customdata=[(item["groups"].get(group) or {}).get("mean") for item in items],
@@ -115,9 +116,61 @@ def prevalence_figure(result: dict[str, Any], question: str) -> dict[str, Any] |
     return _as_json(figure)
 
 
+# Corners of the alignment triangle (x, y): leadership on top, staff and customers below.
+TRIANGLE = {"leadership": (0.5, 0.93), "staff": (0.05, 0.1), "customer": (0.95, 0.1)}
+
+
+def alignment_figure(result: dict[str, Any]) -> dict[str, Any] | None:
+    """
+    The three groups as a triangle; each side is labelled with the pair's
+    alignment (0-100) and drawn thicker and greener the better aligned it is.
+    """
+    pairs = [p for p in result.get("alignment", {}).get("pairs", []) if p.get("value") is not None]
+    groups = _shown_groups(result)
+    if not pairs or len(groups) < 2:
+        return None
+    figure = go.Figure()
+    for pair in pairs:
+        (x0, y0), (x1, y1) = TRIANGLE[pair["group_a"]], TRIANGLE[pair["group_b"]]
+        value = float(pair["value"])
+        # Red (0) to green (100) through amber, so a weak side stands out on a projector.
+        colour = "#c0392b" if value < 40 else "#e6a100" if value < 70 else "#1e8449"
+        figure.add_trace(
+            go.Scatter(
+                x=[x0, x1], y=[y0, y1], mode="lines", line={"width": 2 + value / 12, "color": colour},
+                hoverinfo="skip", showlegend=False,
+            )
+        )
+        figure.add_annotation(
+            x=(x0 + x1) / 2, y=(y0 + y1) / 2, text=f"<b>{value:.0f}</b>", showarrow=False,
+            font={"size": 20, "color": colour}, bgcolor="white",
+        )
+    for group in groups:
+        x, y = TRIANGLE[group]
+        figure.add_trace(
+            go.Scatter(
+                x=[x], y=[y], mode="markers+text", text=[GROUP_LABELS[group]], textposition="top center" if group == "leadership" else "bottom center",
+                marker={"size": 28, "color": GROUP_COLORS[group]}, name=GROUP_LABELS[group], hoverinfo="name", showlegend=False,
+                textfont={"size": 16},
+            )
+        )
+    overall = result.get("alignment", {}).get("overall")
+    title = "Alignment between the groups (0-100)" + (f", overall {overall:.0f}" if overall is not None else "")
+    figure.update_layout(
+        **_layout(
+            title,
+            height=380,
+            xaxis={"visible": False, "range": [-0.1, 1.1], "title": {"text": "Groups"}},
+            yaxis={"visible": False, "range": [-0.1, 1.1], "title": {"text": "Groups"}},
+        )
+    )
+    return _as_json(figure)
+
+
 def build_figures(result: dict[str, Any]) -> dict[str, Any]:
     """Every stored figure of a run, keyed by name; a figure with no data is None."""
     return {
         "headline": headline_figure(result),
+        "alignment": alignment_figure(result),
         "prevalence": {question: prevalence_figure(result, question) for question in QUESTION_TITLES},
     }

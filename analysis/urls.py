@@ -1,12 +1,13 @@
 from django.urls import path
 
-from . import views
+from . import dashboard, views
 
 app_name = "analysis"
 
 urlpatterns = [
     path("api/engagements/<slug:slug>/analysis", views.analysis_api, name="api_analysis"),
     path("e/<slug:slug>/w/<int:number>/analysis/recompute/", views.analysis_recompute, name="recompute"),
+    path("e/<slug:slug>/w/<int:number>/dashboard/", dashboard.wave_dashboard, name="dashboard"),
     path("e/<slug:slug>/w/<int:number>/themes/", views.theme_list, name="theme_list"),
     path("e/<slug:slug>/w/<int:number>/themes/<int:theme_id>/", views.theme_detail, name="theme_detail"),
     path("e/<slug:slug>/w/<int:number>/themes/<int:theme_id>/rename/", views.theme_rename, name="theme_rename"),

@@ -1,0 +1,89 @@
+"""
+The consultant's gap dashboard of a wave. It only reads the served analysis
+run (its result document and the figures the worker stored); nothing is
+computed here.
+"""
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from surveys import selectors as survey_selectors
+
+from . import selectors
+from .charts import GROUP_LABELS, QUESTION_TITLES
+
+# The dashboard lists this many gaps and contradictions in words.
+TOP_FINDINGS = 6
+
+
+def _pct(share) -> str:
+    return "–" if share is None else f"{round(float(share) * 100)}%"
+
+
+def contradiction_sentences(result: dict) -> list[str]:
+    sentences = []
+    for c in result.get("contradictions", [])[:TOP_FINDINGS]:
+        sentences.append(
+            f"{_pct(c['strength_share'])} of {GROUP_LABELS[c['strength_group']].lower()} call "
+            f"“{c.get('strength_label', c['label'])}” a strength; {_pct(c['improvement_share'])} of "
+            f"{GROUP_LABELS[c['improvement_group']].lower()} say “{c.get('improvement_label', c['label'])}” needs improving."
+        )
+    return sentences
+
+
+GAP_WORDING = {
+    "blind_spot": "a blind spot",
+    "overestimated": "overestimated by leadership",
+    "divergent": "seen differently",
+    "shared": "shared",
+}
+
+
+def gap_sentences(result: dict) -> list[str]:
+    """The largest classified gaps between leadership and the others, in words."""
+    sentences = []
+    gaps = [g for g in result.get("gaps", []) if g.get("classification") in ("blind_spot", "overestimated")]
+    gaps.sort(key=lambda g: -abs(g.get("difference") or 0))
+    for g in gaps[:TOP_FINDINGS]:
+        sentences.append(
+            f"“{g['label']}” ({QUESTION_TITLES.get(g['question'], g['question']).lower()}): "
+            f"{_pct(g['share_a'])} of {GROUP_LABELS[g['group_a']].lower()} vs {_pct(g['share_b'])} of "
+            f"{GROUP_LABELS[g['group_b']].lower()} — {GAP_WORDING[g['classification']]}."
+        )
+    return sentences
+
+
+@login_required
+@require_GET
+def wave_dashboard(request, slug, number):
+    wave = survey_selectors.wave_for_user(request.user, slug, number)
+    run = selectors.run_served(wave)
+    result = run.result if run else {}
+    figures = (run.figures or {}) if run else {}
+    charts = []
+    for name, title in (("headline", "Headline rating gap"), ("alignment", "Alignment")):
+        if figures.get(name):
+            charts.append({"id": f"chart-{name}", "title": title, "figure": figures[name]})
+    for question, title in QUESTION_TITLES.items():
+        figure = (figures.get("prevalence") or {}).get(question)
+        if figure:
+            charts.append({"id": f"chart-{question}", "title": title, "figure": figure, "question": question})
+    return render(
+        request,
+        "analysis/dashboard.html",
+        {
+            "engagement": wave.engagement,
+            "wave": wave,
+            "run": run,
+            "pending": selectors.run_in_progress(wave),
+            "headline": (result.get("ratings") or {}).get("headline") or {},
+            "groups": [
+                {"key": key, "label": GROUP_LABELS[key], **info} for key, info in (result.get("groups") or {}).items()
+            ],
+            "contradictions": contradiction_sentences(result),
+            "gaps": gap_sentences(result),
+            "charts": charts,
+            "suppressed": result.get("suppressed", []),
+        },
+    )

@@ -1,0 +1,97 @@
+"""The wave dashboard: reads the stored run only, shows the gap in words and charts, keeps anonymity."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from analysis import services as analysis_services
+from surveys import demo, services
+from surveys.models import Engagement
+from surveys.services import Answers, ItemInput, RatingInput
+from tests.surveys.factories import PASSWORD, consultant_create, engagement_create, first_wave
+
+RATING_KEYS = ["overall", "consistency", "problem_handling", "customer_centricity"]
+
+
+def answers(text: str, rating: int) -> Answers:
+    return Answers(items=[ItemInput("strengths", text)], ratings=[RatingInput(k, rating) for k in RATING_KEYS])
+
+
+def dashboard_url(engagement, wave_number: int = 1) -> str:
+    return reverse("analysis:dashboard", kwargs={"slug": engagement.slug, "number": wave_number})
+
+
+@pytest.mark.django_db
+class DashboardTests:
+    def test_seeded_engagement_dashboard_shows_the_headline_findings_and_every_chart(self, client):
+        call_command("seed_demo", "--password", PASSWORD, stdout=io.StringIO())
+        call_command("analyze", demo.ENGAGEMENT_SLUG, stdout=io.StringIO(), stderr=io.StringIO())
+        engagement = Engagement.objects.get(slug=demo.ENGAGEMENT_SLUG)
+        client.login(username=demo.USERNAME, password=PASSWORD)
+
+        response = client.get(dashboard_url(engagement))
+
+        html = response.content.decode()
+        assert response.status_code == 200
+        assert "of your leaders rate your CX excellent" in html
+        assert "vendor/plotly/plotly.min.js" in html
+        for chart in ["headline", "alignment", "strengths", "improvements", "competition", "continue_start"]:
+            match = re.search(rf'<script id="chart-{chart}-data" type="application/json">(.*?)</script>', html, re.S)
+            assert match, chart
+            figure = json.loads(match.group(1))
+            assert figure["data"] and figure["layout"]["title"]["text"]
+        assert "Contradictions" in html and "a strength" in html
+
+    def test_before_any_run_the_page_explains_what_to_do(self, client):
+        user, workspace = consultant_create()
+        engagement = engagement_create(workspace=workspace)
+        client.force_login(user)
+
+        response = client.get(dashboard_url(engagement))
+
+        assert response.status_code == 200
+        assert "No analysis has finished for this wave yet" in response.content.decode()
+
+    def test_page_reads_the_stored_run_so_queries_do_not_grow_with_the_answers(self, client):
+        user, workspace = consultant_create()
+        small = first_wave(engagement_create(workspace=workspace, name="Small Co"))
+        large = first_wave(engagement_create(workspace=workspace, name="Large Co"))
+        for wave, count in ((small, 6), (large, 60)):
+            for n in range(count):
+                services.open_link_submit(wave=wave, answers=answers(f"friendly people number {n}", 3))
+            analysis_services.analysis_run_now(wave=wave)
+        client.force_login(user)
+
+        counts = []
+        for wave in (small, large):
+            with CaptureQueriesContext(connection) as queries:
+                assert client.get(dashboard_url(wave.engagement)).status_code == 200
+            counts.append(len(queries))
+
+        assert counts[0] == counts[1]
+
+    def test_a_group_under_the_threshold_is_not_shown(self, client):
+        user, workspace = consultant_create()
+        engagement = engagement_create(workspace=workspace)
+        wave = first_wave(engagement)
+        session = services.session_open(wave=wave)
+        for n in range(3):
+            services.leader_submit(session=session, answers=answers(f"Our secret boardroom remark {n}", 5))
+        for n in range(8):
+            services.open_link_submit(wave=wave, answers=answers(f"slow replies from support {n}", 2))
+        analysis_services.analysis_run_now(wave=wave)
+        client.force_login(user)
+
+        html = client.get(dashboard_url(engagement)).content.decode()
+
+        assert "Too few to show" in html
+        assert "secret boardroom" not in html
+        assert "of your leaders rate" not in html
