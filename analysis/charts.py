@@ -167,10 +167,172 @@ def alignment_figure(result: dict[str, Any]) -> dict[str, Any] | None:
     return _as_json(figure)
 
 
+# A heatmap shows at most this many themes (the most mentioned), to stay readable on a projector.
+MAX_HEATMAP_THEMES = 20
+RATING_VALUE_LABELS = {"1": "1 Poor", "2": "2", "3": "3", "4": "4", "5": "5 Excellent"}
+
+
+def heatmap_figure(result: dict[str, Any], question: str) -> dict[str, Any] | None:
+    """Theme x group: the share of each group raising each theme under one question."""
+    themes = result.get("questions", {}).get(question, {}).get("themes", [])[:MAX_HEATMAP_THEMES]
+    groups = _shown_groups(result)
+    if not themes or not groups:
+        return None
+    z = [[(t["groups"].get(g) or {}).get("share") for g in groups] for t in themes]
+    figure = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=[GROUP_LABELS[g] for g in groups],
+            y=[t["label"] for t in themes],
+            zmin=0,
+            zmax=1,
+            colorscale="Blues",
+            text=[[f"{round(v * 100)}%" if v is not None else "" for v in row] for row in z],
+            texttemplate="%{text}",
+            hovertemplate="%{y}<br>%{x}: %{z:.0%}<extra></extra>",
+            colorbar={"title": {"text": "Share"}, "tickformat": ".0%"},
+        )
+    )
+    figure.update_layout(
+        **_layout(
+            f"{QUESTION_TITLES.get(question, question)}: who raises which theme",
+            height=max(320, 28 * len(themes) + 140),
+            xaxis={"title": {"text": "Group"}, "side": "top"},
+            yaxis={"title": {"text": "Theme"}, "automargin": True, "autorange": "reversed"},
+        )
+    )
+    return _as_json(figure)
+
+
+def rating_distribution_figure(result: dict[str, Any], item: dict[str, Any]) -> dict[str, Any] | None:
+    """How each group spreads over 1-5 on one rating item."""
+    groups = [g for g in _shown_groups(result) if (item["groups"].get(g) or {}).get("distribution")]
+    if not groups:
+        return None
+    figure = go.Figure()
+    for group in groups:
+        distribution = item["groups"][group]["distribution"]
+        figure.add_trace(
+            go.Bar(
+                name=GROUP_LABELS[group],
+                x=[RATING_VALUE_LABELS[v] for v in distribution],
+                y=list(distribution.values()),
+                marker_color=GROUP_COLORS[group],
+                hovertemplate="%{y:.0%}<extra>" + GROUP_LABELS[group] + "</extra>",
+            )
+        )
+    figure.update_layout(
+        **_layout(
+            item["label"],
+            barmode="group",
+            height=340,
+            xaxis={"title": {"text": "Rating"}},
+            yaxis={"title": {"text": "Share of the group"}, "tickformat": ".0%", "range": [0, 1], "gridcolor": "#eee"},
+        )
+    )
+    return _as_json(figure)
+
+
+def departments_figure(result: dict[str, Any]) -> dict[str, Any] | None:
+    """Theme x staff department for the themes that split departments most (silos)."""
+    splits = sorted(result.get("consistency", {}).get("splits", []), key=lambda s: -(s.get("spread") or 0))
+    splits = splits[:MAX_HEATMAP_THEMES]
+    if not splits:
+        return None
+    departments = sorted({d for s in splits for d in s["departments"]})
+    z = [[(s["departments"].get(d) or {}).get("share") for d in departments] for s in splits]
+    figure = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=departments,
+            y=[f"{s['label']} ({QUESTION_TITLES.get(s['question'], s['question']).lower()})" for s in splits],
+            zmin=0,
+            zmax=1,
+            colorscale="Greens",
+            text=[[f"{round(v * 100)}%" if v is not None else "" for v in row] for row in z],
+            texttemplate="%{text}",
+            hovertemplate="%{y}<br>%{x}: %{z:.0%} of its sheets<extra></extra>",
+            colorbar={"title": {"text": "Share of sheets"}, "tickformat": ".0%"},
+        )
+    )
+    figure.update_layout(
+        **_layout(
+            "Where staff departments see things differently",
+            height=max(320, 28 * len(splits) + 160),
+            xaxis={"title": {"text": "Department"}, "side": "top"},
+            yaxis={"title": {"text": "Theme"}, "automargin": True, "autorange": "reversed"},
+        )
+    )
+    return _as_json(figure)
+
+
+def competition_figure(result: dict[str, Any]) -> dict[str, Any] | None:
+    """Per group, how the competition's differences are judged: good, bad or neutral."""
+    balance = result.get("competition", {}).get("groups", {})
+    groups = [g for g in _shown_groups(result) if (balance.get(g) or {}).get("total")]
+    if not groups:
+        return None
+    colours = {"good": "#1e8449", "neutral": "#95a5a6", "bad": "#c0392b"}
+    figure = go.Figure()
+    for tag in ("good", "neutral", "bad"):
+        figure.add_trace(
+            go.Bar(
+                name=tag.capitalize(),
+                orientation="h",
+                y=[GROUP_LABELS[g] for g in groups],
+                x=[balance[g][tag] / balance[g]["total"] for g in groups],
+                marker_color=colours[tag],
+                hovertemplate="%{x:.0%}<extra>" + tag + "</extra>",
+            )
+        )
+    figure.update_layout(
+        **_layout(
+            "The competition's differences: good or bad?",
+            barmode="stack",
+            height=300,
+            xaxis={"title": {"text": "Share of the group's competition items"}, "tickformat": ".0%", "range": [0, 1]},
+            yaxis={"title": {"text": "Group"}},
+        )
+    )
+    return _as_json(figure)
+
+
+def trend_figure(result: dict[str, Any]) -> dict[str, Any] | None:
+    """Alignment per group pair, previous wave against this one."""
+    trend = result.get("trend") or {}
+    pairs = [p for p in (trend.get("alignment") or {}).get("pairs", []) if p.get("previous") is not None]
+    if not pairs:
+        return None
+    names = [f"{GROUP_LABELS[p['group_a']]} – {GROUP_LABELS[p['group_b']]}" for p in pairs]
+    figure = go.Figure(
+        [
+            go.Bar(name="Previous wave", x=names, y=[p["previous"] for p in pairs], marker_color="#bbb"),
+            go.Bar(name="This wave", x=names, y=[p["current"] for p in pairs], marker_color="#34495e"),
+        ]
+    )
+    figure.update_layout(
+        **_layout(
+            "Alignment since the previous wave",
+            barmode="group",
+            height=340,
+            xaxis={"title": {"text": "Group pair"}},
+            yaxis={"title": {"text": "Alignment (0-100)"}, "range": [0, 100], "gridcolor": "#eee"},
+        )
+    )
+    return _as_json(figure)
+
+
 def build_figures(result: dict[str, Any]) -> dict[str, Any]:
     """Every stored figure of a run, keyed by name; a figure with no data is None."""
     return {
         "headline": headline_figure(result),
         "alignment": alignment_figure(result),
         "prevalence": {question: prevalence_figure(result, question) for question in QUESTION_TITLES},
+        "heatmap": {question: heatmap_figure(result, question) for question in QUESTION_TITLES},
+        "ratings": {
+            item["key"]: rating_distribution_figure(result, item) for item in result.get("ratings", {}).get("items", [])
+        },
+        "departments": departments_figure(result),
+        "competition": competition_figure(result),
+        "trend": trend_figure(result),
     }

@@ -5,6 +5,7 @@ computed here.
 """
 
 from django.contrib.auth.decorators import login_required
+from django.http import Http404
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
@@ -54,6 +55,43 @@ def gap_sentences(result: dict) -> list[str]:
     return sentences
 
 
+def _chart(chart_id: str, title: str, figure, **extra) -> dict | None:
+    return {"id": chart_id, "title": title, "figure": figure, **extra} if figure else None
+
+
+@login_required
+@require_GET
+def question_dashboard(request, slug, number, question):
+    """One question: prevalence by group, the theme x group heatmap, and the competition balance or action list."""
+    if question not in QUESTION_TITLES:
+        raise Http404("No such question.")
+    wave = survey_selectors.wave_for_user(request.user, slug, number)
+    run = selectors.run_served(wave)
+    figures = (run.figures or {}) if run else {}
+    charts = [
+        _chart(f"chart-{question}", "Prevalence", (figures.get("prevalence") or {}).get(question), question=question),
+        _chart(f"chart-{question}-heatmap", "Heatmap", (figures.get("heatmap") or {}).get(question)),
+    ]
+    if question == "competition":
+        charts.append(_chart("chart-competition-balance", "Good or bad", figures.get("competition")))
+    actions = (run.result or {}).get("actions", []) if run and question == "continue_start" else []
+    return render(
+        request,
+        "analysis/question_dashboard.html",
+        {
+            "engagement": wave.engagement,
+            "wave": wave,
+            "run": run,
+            "pending": selectors.run_in_progress(wave),
+            "question": question,
+            "title": QUESTION_TITLES[question],
+            "charts": [c for c in charts if c],
+            "actions": actions,
+            "group_labels": GROUP_LABELS,
+        },
+    )
+
+
 @login_required
 @require_GET
 def wave_dashboard(request, slug, number):
@@ -69,6 +107,12 @@ def wave_dashboard(request, slug, number):
         figure = (figures.get("prevalence") or {}).get(question)
         if figure:
             charts.append({"id": f"chart-{question}", "title": title, "figure": figure, "question": question})
+    for key, figure in (figures.get("ratings") or {}).items():
+        if figure:
+            charts.append({"id": f"chart-rating-{key}", "title": f"Ratings: {key}", "figure": figure})
+    for name, title in (("departments", "Departments"), ("trend", "Trend")):
+        if figures.get(name):
+            charts.append({"id": f"chart-{name}", "title": title, "figure": figures[name]})
     return render(
         request,
         "analysis/dashboard.html",
@@ -85,5 +129,6 @@ def wave_dashboard(request, slug, number):
             "gaps": gap_sentences(result),
             "charts": charts,
             "suppressed": result.get("suppressed", []),
+            "questions": QUESTION_TITLES,
         },
     )

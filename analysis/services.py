@@ -36,7 +36,7 @@ from .themes import ThemeParams, cluster_texts, describe_themes
 logger = logging.getLogger(__name__)
 
 # Bump when the meaning of a result changes, so unchanged answers are recomputed once.
-ANALYSIS_VERSION = "5"
+ANALYSIS_VERSION = "6"
 # A cluster takes over an existing theme when at least this share of its items
 # (those the served run had assigned) sat in that theme: a re-run keeps ids.
 OVERLAP_SHARE = 0.5
@@ -257,6 +257,10 @@ def _with_question_labels(result: dict, labels: dict[tuple[str, int], str]) -> d
     for gap in result.get("gaps", []):
         gap["theme_label"] = gap["label"]
         gap["label"] = labels.get((gap["question"], gap["theme_id"]), gap["label"])
+    for split in (result.get("consistency") or {}).get("splits", []):
+        split["label"] = labels.get((split["question"], split["theme_id"]), split["label"])
+    for action in result.get("actions", []):
+        action["label"] = labels.get(("continue_start", action["theme_id"]), action["label"])
     for contradiction in result.get("contradictions", []):
         theme_id, label = contradiction["theme_id"], contradiction["label"]
         contradiction["strength_label"] = labels.get(("strengths", theme_id), label)

@@ -95,3 +95,23 @@ class DashboardTests:
         assert "Too few to show" in html
         assert "secret boardroom" not in html
         assert "of your leaders rate" not in html
+
+
+@pytest.mark.django_db
+class QuestionDashboardTests:
+    def test_each_question_page_shows_its_charts_and_actions(self, client):
+        call_command("seed_demo", "--password", PASSWORD, stdout=io.StringIO())
+        call_command("analyze", demo.ENGAGEMENT_SLUG, stdout=io.StringIO(), stderr=io.StringIO())
+        engagement = Engagement.objects.get(slug=demo.ENGAGEMENT_SLUG)
+        client.login(username=demo.USERNAME, password=PASSWORD)
+
+        for question in ["strengths", "improvements", "competition", "continue_start"]:
+            url = reverse("analysis:question_dashboard", args=[engagement.slug, 1, question])
+            html = client.get(url).content.decode()
+            assert f'id="chart-{question}-data"' in html
+            assert f'id="chart-{question}-heatmap-data"' in html
+        competition = client.get(reverse("analysis:question_dashboard", args=[engagement.slug, 1, "competition"]))
+        assert 'id="chart-competition-balance-data"' in competition.content.decode()
+        actions = client.get(reverse("analysis:question_dashboard", args=[engagement.slug, 1, "continue_start"]))
+        assert "by how widely it is asked for" in actions.content.decode()
+        assert client.get(reverse("analysis:question_dashboard", args=[engagement.slug, 1, "nonsense"])).status_code == 404

@@ -141,6 +141,7 @@ class WorkspaceIsolationTests(TestCase):
             "item_id": self.item_a.pk,
             "sheet_id": self.sheet_a.pk,
             "theme_id": self.theme_a,
+            "question": "strengths",
         }
 
     def consultant_pages(self, arguments: dict) -> list[tuple[str, str, set[str]]]:
