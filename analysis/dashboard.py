@@ -94,7 +94,14 @@ def question_dashboard(request, slug, number, question):
 
 @login_required
 @require_GET
-def wave_dashboard(request, slug, number):
+def wave_report(request, slug, number):
+    """The printable workshop report: the findings in words, then one chart per section."""
+    return wave_dashboard(request, slug, number, template="analysis/report.html")
+
+
+@login_required
+@require_GET
+def wave_dashboard(request, slug, number, template: str = "analysis/dashboard.html"):
     wave = survey_selectors.wave_for_user(request.user, slug, number)
     run = selectors.run_served(wave)
     result = run.result if run else {}
@@ -115,7 +122,7 @@ def wave_dashboard(request, slug, number):
             charts.append({"id": f"chart-{name}", "title": title, "figure": figures[name]})
     return render(
         request,
-        "analysis/dashboard.html",
+        template,
         {
             "engagement": wave.engagement,
             "wave": wave,

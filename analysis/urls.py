@@ -8,6 +8,7 @@ urlpatterns = [
     path("api/engagements/<slug:slug>/analysis", views.analysis_api, name="api_analysis"),
     path("e/<slug:slug>/w/<int:number>/analysis/recompute/", views.analysis_recompute, name="recompute"),
     path("e/<slug:slug>/w/<int:number>/dashboard/", dashboard.wave_dashboard, name="dashboard"),
+    path("e/<slug:slug>/w/<int:number>/report/", dashboard.wave_report, name="report"),
     path("e/<slug:slug>/w/<int:number>/dashboard/<str:question>/", dashboard.question_dashboard, name="question_dashboard"),
     path("e/<slug:slug>/w/<int:number>/themes/", views.theme_list, name="theme_list"),
     path("e/<slug:slug>/w/<int:number>/themes/<int:theme_id>/", views.theme_detail, name="theme_detail"),

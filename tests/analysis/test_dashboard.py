@@ -115,3 +115,19 @@ class QuestionDashboardTests:
         actions = client.get(reverse("analysis:question_dashboard", args=[engagement.slug, 1, "continue_start"]))
         assert "by how widely it is asked for" in actions.content.decode()
         assert client.get(reverse("analysis:question_dashboard", args=[engagement.slug, 1, "nonsense"])).status_code == 404
+
+
+@pytest.mark.django_db
+class ReportTests:
+    def test_printable_report_has_the_findings_in_words_and_one_section_per_chart(self, client):
+        call_command("seed_demo", "--password", PASSWORD, stdout=io.StringIO())
+        call_command("analyze", demo.ENGAGEMENT_SLUG, stdout=io.StringIO(), stderr=io.StringIO())
+        engagement = Engagement.objects.get(slug=demo.ENGAGEMENT_SLUG)
+        client.login(username=demo.USERNAME, password=PASSWORD)
+
+        html = client.get(reverse("analysis:report", args=[engagement.slug, 1])).content.decode()
+
+        assert "Key findings" in html and "of your leaders rate your CX excellent" in html
+        assert "css/report.css" in html
+        sections = html.count('class="report-section report-chart"')
+        assert sections == html.count('type="application/json"') and sections >= 6
