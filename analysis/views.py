@@ -1,17 +1,19 @@
-"""Consultant endpoints of the analysis: the JSON document, the recompute button and theme curation."""
+"""Consultant endpoints of the analysis: the JSON document, the recompute button, theme curation and item exports."""
+
+import io
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponseNotFound, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from surveys import selectors as survey_selectors
 from surveys.models import AnswerItem
 
-from . import selectors, services
+from . import exports, selectors, services
 from .forms import ItemMoveForm, ThemeMergeForm, ThemeRenameForm
 from .models import AnalysisRun
 
@@ -204,3 +206,48 @@ def item_move(request, slug, number, theme_id):
         _recompute_after_edit(wave)
         messages.success(request, f"Item moved to “{target.display_label}”; it stays there in later analyses.")
     return redirect("analysis:theme_detail", slug=slug, number=number, theme_id=theme.pk)
+
+
+# --- Item exports -------------------------------------------------------------------
+
+
+NO_RUN_TO_EXPORT = "No analysis has finished for this wave yet, so there are no themes to export. Try again shortly."
+
+
+def _no_run_to_export() -> HttpResponseNotFound:
+    # Plain text, not the generic 404 page: it says why and that it is temporary.
+    return HttpResponseNotFound(NO_RUN_TO_EXPORT, content_type="text/plain; charset=utf-8")
+
+
+def _export_filename(wave, extension: str) -> str:
+    return f"{wave.engagement.slug}-wave{wave.number}-items.{extension}"
+
+
+@login_required
+@require_GET
+def export_csv(request, slug, number):
+    wave = survey_selectors.wave_for_user(request.user, slug, number)
+    run = selectors.run_served(wave)
+    if run is None:
+        return _no_run_to_export()
+    # Streamed: 60,000 items never sit in memory as one string.
+    response = StreamingHttpResponse(exports.csv_lines(exports.item_rows(wave, run)), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{_export_filename(wave, "csv")}"'
+    return response
+
+
+@login_required
+@require_GET
+def export_xlsx(request, slug, number):
+    wave = survey_selectors.wave_for_user(request.user, slug, number)
+    run = selectors.run_served(wave)
+    if run is None:
+        return _no_run_to_export()
+    # An XLSX file is a zip archive written at the end: it is built in memory, then sent.
+    buffer = io.BytesIO()
+    exports.write_xlsx(exports.item_rows(wave, run), buffer)
+    response = HttpResponse(
+        buffer.getvalue(), content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{_export_filename(wave, "xlsx")}"'
+    return response
