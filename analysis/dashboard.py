@@ -137,5 +137,7 @@ def wave_dashboard(request, slug, number, template: str = "analysis/dashboard.ht
             "charts": charts,
             "suppressed": result.get("suppressed", []),
             "questions": QUESTION_TITLES,
+            # Live counts (a few aggregate queries, whatever the number of answers) against the wave's targets.
+            "progress": survey_selectors.wave_response_counts(wave)["groups"],
         },
     )

@@ -59,7 +59,7 @@ class DepartmentForm(forms.Form):
 class WaveForm(forms.ModelForm):
     class Meta:
         model = Wave
-        fields = ["title", "opens_on", "closes_on", "open_link_enabled"]
+        fields = ["title", "opens_on", "closes_on", "open_link_enabled", "target_leadership", "target_staff", "target_customer"]
         widgets = {
             "opens_on": forms.DateInput(attrs={"type": "date"}),
             "closes_on": forms.DateInput(attrs={"type": "date"}),

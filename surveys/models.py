@@ -120,6 +120,10 @@ class Wave(models.Model):
     open_link_enabled = models.BooleanField(
         default=True, help_text="An anonymous customer link for focus groups and kiosks."
     )
+    # Response targets, for the progress bars: how many answers the consultant hopes for.
+    target_leadership = models.PositiveIntegerField("target: leaders", null=True, blank=True)
+    target_staff = models.PositiveIntegerField("target: staff sheets", null=True, blank=True)
+    target_customer = models.PositiveIntegerField("target: customers", null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True)
 

@@ -91,12 +91,16 @@ def wave_response_counts(wave: Wave) -> dict:
     groups = []
     for value, label in Group.choices:
         row = per_group.get(value, {})
+        target = getattr(wave, f"target_{value}")
+        count = row.get("n", 0)
         groups.append(
             {
                 "key": value,
                 "label": label,
-                "count": row.get("n", 0),
+                "count": count,
                 "people": row.get("people") if value == Group.STAFF else None,
+                "target": target,
+                "progress": min(100, round(100 * count / target)) if target else None,
             }
         )
 

@@ -198,6 +198,9 @@ def wave_create(
     closes_on: date | None = None,
     number: int | None = None,
     open_link_enabled: bool = True,
+    target_leadership: int | None = None,
+    target_staff: int | None = None,
+    target_customer: int | None = None,
 ) -> Wave:
     """
     Create the next wave. Its wording and rating items are copied from the
@@ -219,6 +222,9 @@ def wave_create(
         opens_on=opens_on,
         closes_on=closes_on,
         open_link_enabled=open_link_enabled,
+        target_leadership=target_leadership,
+        target_staff=target_staff,
+        target_customer=target_customer,
     )
     if previous is not None:
         for question in previous.questions.all():
@@ -252,14 +258,27 @@ def wave_create(
 
 @transaction.atomic
 def wave_update(
-    *, wave: Wave, title: str, opens_on: date | None, closes_on: date | None, open_link_enabled: bool
+    *,
+    wave: Wave,
+    title: str,
+    opens_on: date | None,
+    closes_on: date | None,
+    open_link_enabled: bool,
+    target_leadership: int | None = None,
+    target_staff: int | None = None,
+    target_customer: int | None = None,
 ) -> Wave:
     if opens_on and closes_on and closes_on < opens_on:
         raise ValidationError({"closes_on": "The closing date is before the opening date."})
     wave.title = title.strip()
     wave.opens_on, wave.closes_on = opens_on, closes_on
     wave.open_link_enabled = open_link_enabled
-    wave.save(update_fields=["title", "opens_on", "closes_on", "open_link_enabled"])
+    wave.target_leadership, wave.target_staff, wave.target_customer = target_leadership, target_staff, target_customer
+    wave.save(
+        update_fields=[
+            "title", "opens_on", "closes_on", "open_link_enabled", "target_leadership", "target_staff", "target_customer"
+        ]
+    )
     return wave
 
 

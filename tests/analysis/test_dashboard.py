@@ -131,3 +131,25 @@ class ReportTests:
         assert "css/report.css" in html
         sections = html.count('class="report-section report-chart"')
         assert sections == html.count('type="application/json"') and sections >= 6
+
+
+@pytest.mark.django_db
+class ResponseProgressTests:
+    def test_targets_set_on_the_wave_show_as_progress_on_the_dashboard(self, client):
+        user, workspace = consultant_create()
+        engagement = engagement_create(workspace=workspace)
+        wave = first_wave(engagement)
+        client.force_login(user)
+        client.post(
+            reverse("surveys:wave_edit", args=[engagement.slug, 1]),
+            {"title": "Baseline", "open_link_enabled": "on", "target_leadership": "8", "target_customer": "40"},
+        )
+        for n in range(10):
+            services.open_link_submit(wave=wave, answers=answers(f"quick answers {n}", 3))
+
+        html = client.get(dashboard_url(engagement)).content.decode()
+
+        wave.refresh_from_db()
+        assert (wave.target_leadership, wave.target_staff, wave.target_customer) == (8, None, 40)
+        assert "10 of 40 answered" in html and "0 of 8 answered" in html
+        assert 'aria-valuenow="25"' in html
