@@ -172,6 +172,24 @@ MAX_HEATMAP_THEMES = 20
 RATING_VALUE_LABELS = {"1": "1 Poor", "2": "2", "3": "3", "4": "4", "5": "5 Excellent"}
 
 
+def _share_heatmap(z: list[list], x: list[str], y: list[str], *, colorscale: str, unit: str) -> go.Figure:
+    """A 0-100% heatmap with each cell's percentage written in it."""
+    return go.Figure(
+        go.Heatmap(
+            z=z,
+            x=x,
+            y=y,
+            zmin=0,
+            zmax=1,
+            colorscale=colorscale,
+            text=[[f"{round(v * 100)}%" if v is not None else "" for v in row] for row in z],
+            texttemplate="%{text}",
+            hovertemplate="%{y}<br>%{x}: %{z:.0%}<extra></extra>",
+            colorbar={"title": {"text": unit}, "tickformat": ".0%"},
+        )
+    )
+
+
 def heatmap_figure(result: dict[str, Any], question: str) -> dict[str, Any] | None:
     """Theme x group: the share of each group raising each theme under one question."""
     themes = result.get("questions", {}).get(question, {}).get("themes", [])[:MAX_HEATMAP_THEMES]
@@ -179,19 +197,8 @@ def heatmap_figure(result: dict[str, Any], question: str) -> dict[str, Any] | No
     if not themes or not groups:
         return None
     z = [[(t["groups"].get(g) or {}).get("share") for g in groups] for t in themes]
-    figure = go.Figure(
-        go.Heatmap(
-            z=z,
-            x=[GROUP_LABELS[g] for g in groups],
-            y=[t["label"] for t in themes],
-            zmin=0,
-            zmax=1,
-            colorscale="Blues",
-            text=[[f"{round(v * 100)}%" if v is not None else "" for v in row] for row in z],
-            texttemplate="%{text}",
-            hovertemplate="%{y}<br>%{x}: %{z:.0%}<extra></extra>",
-            colorbar={"title": {"text": "Share"}, "tickformat": ".0%"},
-        )
+    figure = _share_heatmap(
+        z, [GROUP_LABELS[g] for g in groups], [t["label"] for t in themes], colorscale="Blues", unit="Share"
     )
     figure.update_layout(
         **_layout(
@@ -241,20 +248,8 @@ def departments_figure(result: dict[str, Any]) -> dict[str, Any] | None:
         return None
     departments = sorted({d for s in splits for d in s["departments"]})
     z = [[(s["departments"].get(d) or {}).get("share") for d in departments] for s in splits]
-    figure = go.Figure(
-        go.Heatmap(
-            z=z,
-            x=departments,
-            y=[f"{s['label']} ({QUESTION_TITLES.get(s['question'], s['question']).lower()})" for s in splits],
-            zmin=0,
-            zmax=1,
-            colorscale="Greens",
-            text=[[f"{round(v * 100)}%" if v is not None else "" for v in row] for row in z],
-            texttemplate="%{text}",
-            hovertemplate="%{y}<br>%{x}: %{z:.0%} of its sheets<extra></extra>",
-            colorbar={"title": {"text": "Share of sheets"}, "tickformat": ".0%"},
-        )
-    )
+    labels = [f"{s['label']} ({QUESTION_TITLES.get(s['question'], s['question']).lower()})" for s in splits]
+    figure = _share_heatmap(z, departments, labels, colorscale="Greens", unit="Share of sheets")
     figure.update_layout(
         **_layout(
             "Where staff departments see things differently",

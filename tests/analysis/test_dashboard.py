@@ -25,6 +25,14 @@ def answers(text: str, rating: int) -> Answers:
     return Answers(items=[ItemInput("strengths", text)], ratings=[RatingInput(k, rating) for k in RATING_KEYS])
 
 
+def seeded_and_logged_in(client) -> Engagement:
+    """The demo engagement, analysed, with its consultant logged in."""
+    call_command("seed_demo", "--password", PASSWORD, stdout=io.StringIO())
+    call_command("analyze", demo.ENGAGEMENT_SLUG, stdout=io.StringIO(), stderr=io.StringIO())
+    client.login(username=demo.USERNAME, password=PASSWORD)
+    return Engagement.objects.get(slug=demo.ENGAGEMENT_SLUG)
+
+
 def dashboard_url(engagement, wave_number: int = 1) -> str:
     return reverse("analysis:dashboard", kwargs={"slug": engagement.slug, "number": wave_number})
 
@@ -32,10 +40,7 @@ def dashboard_url(engagement, wave_number: int = 1) -> str:
 @pytest.mark.django_db
 class DashboardTests:
     def test_seeded_engagement_dashboard_shows_the_headline_findings_and_every_chart(self, client):
-        call_command("seed_demo", "--password", PASSWORD, stdout=io.StringIO())
-        call_command("analyze", demo.ENGAGEMENT_SLUG, stdout=io.StringIO(), stderr=io.StringIO())
-        engagement = Engagement.objects.get(slug=demo.ENGAGEMENT_SLUG)
-        client.login(username=demo.USERNAME, password=PASSWORD)
+        engagement = seeded_and_logged_in(client)
 
         response = client.get(dashboard_url(engagement))
 
@@ -100,10 +105,7 @@ class DashboardTests:
 @pytest.mark.django_db
 class QuestionDashboardTests:
     def test_each_question_page_shows_its_charts_and_actions(self, client):
-        call_command("seed_demo", "--password", PASSWORD, stdout=io.StringIO())
-        call_command("analyze", demo.ENGAGEMENT_SLUG, stdout=io.StringIO(), stderr=io.StringIO())
-        engagement = Engagement.objects.get(slug=demo.ENGAGEMENT_SLUG)
-        client.login(username=demo.USERNAME, password=PASSWORD)
+        engagement = seeded_and_logged_in(client)
 
         for question in ["strengths", "improvements", "competition", "continue_start"]:
             url = reverse("analysis:question_dashboard", args=[engagement.slug, 1, question])
@@ -120,10 +122,7 @@ class QuestionDashboardTests:
 @pytest.mark.django_db
 class ReportTests:
     def test_printable_report_has_the_findings_in_words_and_one_section_per_chart(self, client):
-        call_command("seed_demo", "--password", PASSWORD, stdout=io.StringIO())
-        call_command("analyze", demo.ENGAGEMENT_SLUG, stdout=io.StringIO(), stderr=io.StringIO())
-        engagement = Engagement.objects.get(slug=demo.ENGAGEMENT_SLUG)
-        client.login(username=demo.USERNAME, password=PASSWORD)
+        engagement = seeded_and_logged_in(client)
 
         html = client.get(reverse("analysis:report", args=[engagement.slug, 1])).content.decode()
 
