@@ -56,7 +56,13 @@ def wave_frames(wave: Wave) -> WaveFrames:
 
 def run_served(wave: Wave) -> AnalysisRun | None:
     """The run a dashboard shows: the latest finished one. A failed run never hides it."""
-    return wave.analysis_runs.filter(status=AnalysisRun.Status.DONE).order_by("-finished_at", "-id").first()
+    # The item-to-theme map is the largest column and few pages need it: it loads on first access.
+    return (
+        wave.analysis_runs.filter(status=AnalysisRun.Status.DONE)
+        .defer("assignments")
+        .order_by("-finished_at", "-id")
+        .first()
+    )
 
 
 def run_in_progress(wave: Wave) -> AnalysisRun | None:
