@@ -13,8 +13,25 @@ class ThemeMergeForm(forms.Form):
         self.fields["target"].choices = [("", "Choose a theme…")] + choices
 
 
+class ItemIdsField(forms.Field):
+    """One or more item ids, as ticked checkboxes post them."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value) -> list[int]:
+        values = value if isinstance(value, (list, tuple)) else [value] if value else []
+        try:
+            return [int(v) for v in values]
+        except (TypeError, ValueError):
+            raise forms.ValidationError("Items are given by number.") from None
+
+    def validate(self, value) -> None:
+        if not value:
+            raise forms.ValidationError("Tick at least one item.")
+
+
 class ItemMoveForm(forms.Form):
-    item = forms.IntegerField(widget=forms.HiddenInput)
+    item = ItemIdsField()
     theme = forms.TypedChoiceField(label="Move to", coerce=int)
 
     def __init__(self, *args, choices: list[tuple[int, str]], **kwargs):

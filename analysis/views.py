@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import Http404, HttpResponse, HttpResponseNotFound, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -117,13 +118,16 @@ def theme_detail(request, slug, number, theme_id):
         messages.info(request, "That theme is not in the latest analysis of this wave.")
         return redirect("analysis:theme_list", slug=slug, number=number)
     hidden = selectors.suppressed_groups(run.result)
-    items = (
+    # Order the ids once (ids only, a light query), page through them in Python, load one page of rows.
+    ordered_ids = list(
         AnswerItem.objects.filter(pk__in=selectors.theme_items(run, theme.pk))
         .exclude(respondent__group__in=hidden)
-        .select_related("respondent")
         .order_by("question_key", "respondent__group", "id")
+        .values_list("pk", flat=True)
     )
-    page = Paginator(items, 50).get_page(request.GET.get("page"))
+    page = Paginator(ordered_ids, 50).get_page(request.GET.get("page"))
+    rows = AnswerItem.objects.select_related("respondent").in_bulk(list(page.object_list))
+    page.object_list = [rows[pk] for pk in page.object_list if pk in rows]
     choices = _theme_choices(run, exclude=theme.pk)
     return render(
         request,
@@ -194,17 +198,22 @@ def item_move(request, slug, number, theme_id):
     run = _served_or_none(wave)
     form = ItemMoveForm(request.POST, choices=_theme_choices(run) if run else [])
     if not form.is_valid():
-        messages.error(request, "Choose the theme to move the item to.")
+        messages.error(request, "Tick the items to move and choose the theme to move them to.")
         return redirect("analysis:theme_detail", slug=slug, number=number, theme_id=theme.pk)
-    item = get_object_or_404(AnswerItem, pk=form.cleaned_data["item"], respondent__wave=wave)
+    items = list(AnswerItem.objects.filter(pk__in=form.cleaned_data["item"], respondent__wave=wave))
+    if len(items) != len(set(form.cleaned_data["item"])):
+        raise Http404("No such item in this wave.")
     target = selectors.theme_for_user(request.user, slug, form.cleaned_data["theme"])
     try:
-        services.item_move(item=item, theme=target, user=request.user)
+        with transaction.atomic():
+            for item in items:
+                services.item_move(item=item, theme=target, user=request.user)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
         _recompute_after_edit(wave)
-        messages.success(request, f"Item moved to “{target.display_label}”; it stays there in later analyses.")
+        moved = f"{len(items)} items" if len(items) != 1 else "Item"
+        messages.success(request, f"{moved} moved to “{target.display_label}”; they stay there in later analyses.")
     return redirect("analysis:theme_detail", slug=slug, number=number, theme_id=theme.pk)
 
 

@@ -277,3 +277,24 @@ class WorkerIntegrationTests:
 
         assert wave.analysis_runs.filter(status=AnalysisRun.Status.FAILED).exists()
         assert run_served(wave) == good
+
+
+@pytest.mark.django_db
+class MoveSeveralItemsTests:
+    def test_ticked_items_move_together_and_stay_after_reanalysis(self, client):
+        engagement, document = seed_and_analyze()
+        wave = engagement.waves.get(number=1)
+        run = run_served(wave)
+        client.login(username=demo.USERNAME, password=PASSWORD)
+        themes = sorted({t["theme_id"] for q in document["questions"].values() for t in q["themes"]})
+        source, target = themes[0], themes[1]
+        ticked = [int(i) for i, t in run.assignments.items() if t == source][:3]
+
+        client.post(
+            reverse("analysis:item_move", kwargs={"slug": engagement.slug, "number": 1, "theme_id": source}),
+            {"item": ticked, "theme": target},
+        )
+
+        latest = run_served(wave)
+        assert latest.pk != run.pk
+        assert [latest.assignments[str(i)] for i in ticked] == [target] * len(ticked)

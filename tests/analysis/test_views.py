@@ -397,7 +397,7 @@ class ThemeCurationTests(AnalysedWaveMixin, TestCase):
         self.assert_refused(
             self.url("item_move", theme_id=self.slow),
             {"item": item.pk, "theme": self.foreign_theme},
-            "Choose the theme to move the item to",
+            "choose the theme to move them to",
         )
 
     def test_move_of_an_item_of_another_wave_is_refused(self):
