@@ -290,10 +290,13 @@ class MoveSeveralItemsTests:
         source, target = themes[0], themes[1]
         ticked = [int(i) for i, t in run.assignments.items() if t == source][:3]
 
-        client.post(
+        response = client.post(
             reverse("analysis:item_move", kwargs={"slug": engagement.slug, "number": 1, "theme_id": source}),
             {"item": ticked, "theme": target},
+            follow=True,
         )
+        assert "3 items moved" in response.content.decode()
+        call_command("analyze", engagement.slug, stdout=io.StringIO(), stderr=io.StringIO())
 
         latest = run_served(wave)
         assert latest.pk != run.pk
