@@ -261,6 +261,33 @@ def departments_figure(result: dict[str, Any]) -> dict[str, Any] | None:
     return _as_json(figure)
 
 
+def consistency_figure(result: dict[str, Any]) -> dict[str, Any] | None:
+    """How far each staff department's themes agree with the rest of staff (0-100)."""
+    departments = [d for d in result.get("consistency", {}).get("departments", []) if d.get("alignment_with_rest") is not None]
+    if not departments:
+        return None
+    departments = sorted(departments, key=lambda d: d["alignment_with_rest"])
+    figure = go.Figure(
+        go.Bar(
+            orientation="h",
+            y=[d["name"] for d in departments],
+            x=[d["alignment_with_rest"] for d in departments],
+            marker_color=GROUP_COLORS["staff"],
+            customdata=[d["respondents"] for d in departments],
+            hovertemplate="%{y}: %{x:.0f}/100 (%{customdata} sheets)<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        **_layout(
+            "Consistency: each department against the rest of staff",
+            height=max(260, 40 * len(departments) + 140),
+            xaxis={"title": {"text": "Alignment with the other departments (0-100)"}, "range": [0, 100], "gridcolor": "#eee"},
+            yaxis={"title": {"text": "Department"}, "automargin": True},
+        )
+    )
+    return _as_json(figure)
+
+
 def competition_figure(result: dict[str, Any]) -> dict[str, Any] | None:
     """Per group, how the competition's differences are judged: good, bad or neutral."""
     balance = result.get("competition", {}).get("groups", {})
@@ -328,6 +355,7 @@ def build_figures(result: dict[str, Any]) -> dict[str, Any]:
             item["key"]: rating_distribution_figure(result, item) for item in result.get("ratings", {}).get("items", [])
         },
         "departments": departments_figure(result),
+        "consistency": consistency_figure(result),
         "competition": competition_figure(result),
         "trend": trend_figure(result),
     }

@@ -48,7 +48,8 @@ class DashboardTests:
         assert response.status_code == 200
         assert "of your leaders rate your CX excellent" in html
         assert "vendor/plotly/plotly.min.js" in html
-        for chart in ["headline", "alignment", "strengths", "improvements", "competition", "continue_start"]:
+        for chart in ["headline", "alignment", "strengths", "improvements", "competition", "continue_start",
+                      "departments", "consistency", "rating-overall"]:
             match = re.search(rf'<script id="chart-{chart}-data" type="application/json">(.*?)</script>', html, re.S)
             assert match, chart
             figure = json.loads(match.group(1))
