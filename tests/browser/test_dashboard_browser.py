@@ -146,7 +146,8 @@ class DashboardBrowserTests:
         theme_url = re.compile(r"/e/%s/w/1/themes/\d+/$" % re.escape(slug))
         assert theme_url.search(page.url), page.url
         page.wait_for_selector("table tbody tr td")
-        first_item = page.locator("table tbody tr").first.locator("td").first.inner_text().strip()
+        # The first cell is the row's tick box for moving items; the verbatim is the second.
+        first_item = page.locator("table tbody tr").first.locator("td").nth(1).inner_text().strip()
         assert first_item, "the theme page should list verbatim items"
         page.screenshot(path=str(SCREENSHOTS / "theme.png"), full_page=True)
         html = page.content().lower()
