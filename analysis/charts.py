@@ -344,6 +344,37 @@ def trend_figure(result: dict[str, Any]) -> dict[str, Any] | None:
     return _as_json(figure)
 
 
+def rating_trend_figure(result: dict[str, Any]) -> dict[str, Any] | None:
+    """The headline figure over time: each group's share rating the headline item 5, then and now."""
+    item = ((result.get("ratings") or {}).get("headline") or {}).get("item", "overall")
+    rows = [r for r in ((result.get("trend") or {}).get("ratings") or []) if r["item"] == item]
+    rows = [r for r in rows if r["group"] in _shown_groups(result)]
+    if not rows:
+        return None
+    names = [GROUP_LABELS[r["group"]] for r in rows]
+    figure = go.Figure(
+        [
+            go.Bar(name="Previous wave", x=names, y=[r["top_box_previous"] for r in rows], marker_color="#bbb"),
+            go.Bar(
+                name="This wave",
+                x=names,
+                y=[r["top_box"] for r in rows],
+                marker_color=[GROUP_COLORS[r["group"]] for r in rows],
+            ),
+        ]
+    )
+    figure.update_layout(
+        **_layout(
+            f"Rating “{item.replace('_', ' ')}” excellent (5 of 5), since the previous wave",
+            barmode="group",
+            height=340,
+            xaxis={"title": {"text": "Group"}},
+            yaxis={"title": {"text": "Share rating 5"}, "tickformat": ".0%", "range": [0, 1], "gridcolor": "#eee"},
+        )
+    )
+    return _as_json(figure)
+
+
 def build_figures(result: dict[str, Any]) -> dict[str, Any]:
     """Every stored figure of a run, keyed by name; a figure with no data is None."""
     return {
@@ -358,4 +389,5 @@ def build_figures(result: dict[str, Any]) -> dict[str, Any]:
         "consistency": consistency_figure(result),
         "competition": competition_figure(result),
         "trend": trend_figure(result),
+        "rating_trend": rating_trend_figure(result),
     }

@@ -117,7 +117,12 @@ def wave_dashboard(request, slug, number, template: str = "analysis/dashboard.ht
     for key, figure in (figures.get("ratings") or {}).items():
         if figure:
             charts.append({"id": f"chart-rating-{key}", "title": f"Ratings: {key}", "figure": figure})
-    for name, title in (("departments", "Departments"), ("consistency", "Consistency"), ("trend", "Trend")):
+    for name, title in (
+        ("departments", "Departments"),
+        ("consistency", "Consistency"),
+        ("trend", "Trend"),
+        ("rating_trend", "Rating trend"),
+    ):
         if figures.get(name):
             charts.append({"id": f"chart-{name}", "title": title, "figure": figures[name]})
     return render(

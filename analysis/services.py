@@ -36,7 +36,7 @@ from .themes import ThemeParams, cluster_texts, describe_themes
 logger = logging.getLogger(__name__)
 
 # Bump when the meaning of a result changes, so unchanged answers are recomputed once.
-ANALYSIS_VERSION = "8"
+ANALYSIS_VERSION = "9"
 # A cluster takes over an existing theme when at least this share of its items
 # (those the served run had assigned) sat in that theme: a re-run keeps ids.
 OVERLAP_SHARE = 0.5

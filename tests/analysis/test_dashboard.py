@@ -153,3 +153,29 @@ class ResponseProgressTests:
         assert (wave.target_leadership, wave.target_staff, wave.target_customer) == (8, None, 40)
         assert "10 of 40 answered" in html and "0 of 8 answered" in html
         assert 'aria-valuenow="25"' in html
+
+
+@pytest.mark.django_db
+class TrendTests:
+    def test_a_second_wave_shows_alignment_and_rating_trends(self, client):
+        user, workspace = consultant_create()
+        engagement = engagement_create(workspace=workspace)
+        first = first_wave(engagement)
+        second = services.wave_create(engagement=engagement)
+        for wave, rating in ((first, 2), (second, 5)):
+            session = services.session_open(wave=wave)
+            for n in range(5):
+                services.leader_submit(session=session, answers=answers(f"we answer quickly {n}", 5))
+                services.open_link_submit(wave=wave, answers=answers(f"replies are slow {n}", rating))
+            analysis_services.analysis_run_now(wave=wave)
+        client.force_login(user)
+
+        first_html = client.get(dashboard_url(engagement, 1)).content.decode()
+        second_html = client.get(dashboard_url(engagement, 2)).content.decode()
+
+        assert 'id="chart-trend-data"' not in first_html
+        assert 'id="chart-trend-data"' in second_html and 'id="chart-rating_trend-data"' in second_html
+        figure = json.loads(re.search(r'id="chart-rating_trend-data" type="application/json">(.*?)</script>', second_html, re.S).group(1))
+        previous, current = figure["data"]
+        assert previous["x"] == current["x"] == ["Leadership", "Customers"]
+        assert previous["y"] == [1.0, 0.0] and current["y"] == [1.0, 1.0]
