@@ -483,6 +483,12 @@ def theme_merge(*, source: Theme, target: Theme) -> Theme:
 
 
 @transaction.atomic
+def items_move(*, items: list[AnswerItem], theme: Theme, user: AbstractBaseUser | None = None) -> list[ThemePin]:
+    """Move several items to ``theme`` at once: all of them or, on a refusal, none."""
+    return [item_move(item=item, theme=theme, user=user) for item in items]
+
+
+@transaction.atomic
 def item_move(*, item: AnswerItem, theme: Theme, user: AbstractBaseUser | None = None) -> ThemePin:
     if theme.engagement_id != item.respondent.wave.engagement_id:
         raise ValidationError("The theme belongs to another engagement.")

@@ -6,9 +6,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import Http404, HttpResponse, HttpResponseNotFound, JsonResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from surveys import selectors as survey_selectors
@@ -63,10 +62,6 @@ def analysis_recompute(request, slug, number):
 # --- Theme curation ---------------------------------------------------------------
 
 
-def _served_or_none(wave):
-    return selectors.run_served(wave)
-
-
 def _theme_choices(run, exclude: int | None = None) -> list[tuple[int, str]]:
     """Themes of the served run, by label, for merge and move drop-downs."""
     seen: dict[int, str] = {}
@@ -87,7 +82,7 @@ def _questions_in_wave_order(wave, run) -> dict:
 @require_GET
 def theme_list(request, slug, number):
     wave = survey_selectors.wave_for_user(request.user, slug, number)
-    run = _served_or_none(wave)
+    run = selectors.run_served(wave)
     return render(
         request,
         "analysis/theme_list.html",
@@ -106,7 +101,7 @@ def theme_list(request, slug, number):
 def theme_detail(request, slug, number, theme_id):
     wave = survey_selectors.wave_for_user(request.user, slug, number)
     theme = selectors.theme_for_user(request.user, slug, theme_id)
-    run = _served_or_none(wave)
+    run = selectors.run_served(wave)
     if run is None:
         raise Http404("No analysis yet.")
     if theme.pk not in dict(_theme_choices(run)):
@@ -174,7 +169,7 @@ def theme_rename(request, slug, number, theme_id):
 def theme_merge(request, slug, number, theme_id):
     wave = survey_selectors.wave_for_user(request.user, slug, number)
     theme = selectors.theme_for_user(request.user, slug, theme_id)
-    run = _served_or_none(wave)
+    run = selectors.run_served(wave)
     form = ThemeMergeForm(request.POST, choices=_theme_choices(run, exclude=theme.pk) if run else [])
     if not form.is_valid():
         messages.error(request, "Choose the theme to merge into.")
@@ -195,7 +190,7 @@ def theme_merge(request, slug, number, theme_id):
 def item_move(request, slug, number, theme_id):
     wave = survey_selectors.wave_for_user(request.user, slug, number)
     theme = selectors.theme_for_user(request.user, slug, theme_id)
-    run = _served_or_none(wave)
+    run = selectors.run_served(wave)
     form = ItemMoveForm(request.POST, choices=_theme_choices(run) if run else [])
     if not form.is_valid():
         messages.error(request, "Tick the items to move and choose the theme to move them to.")
@@ -205,9 +200,7 @@ def item_move(request, slug, number, theme_id):
         raise Http404("No such item in this wave.")
     target = selectors.theme_for_user(request.user, slug, form.cleaned_data["theme"])
     try:
-        with transaction.atomic():
-            for item in items:
-                services.item_move(item=item, theme=target, user=request.user)
+        services.items_move(items=items, theme=target, user=request.user)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
