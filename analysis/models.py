@@ -95,6 +95,26 @@ class Theme(models.Model):
         return self.custom_label or self.label
 
 
+class RunThemeItems(models.Model):
+    """
+    The items one run put in one theme, in the order the theme page lists them
+    (question, group, id), each with its group so a suppressed group can be left
+    out. One row per theme: the theme page reads one short list instead of the
+    run's whole item-to-theme map.
+    """
+
+    run = models.ForeignKey(AnalysisRun, on_delete=models.CASCADE, related_name="theme_listings")
+    theme = models.ForeignKey(Theme, on_delete=models.CASCADE, related_name="+")
+    # [[item id, group], ...]
+    items = models.JSONField(default=list)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "theme"], name="analysis_run_theme_listing_unique")]
+
+    def __str__(self) -> str:
+        return f"Theme {self.theme_id} in run {self.run_id}"
+
+
 class ThemePin(models.Model):
     """A consultant moved this item to this theme; every later run keeps it there."""
 

@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404
 
 from surveys.models import AnswerItem, Rating, Respondent, Wave
 
-from .models import AnalysisRun, Theme
+from .models import AnalysisRun, RunThemeItems, Theme
 
 ITEM_COLUMNS = ["item_id", "respondent_id", "group", "department", "question", "tag", "text"]
 RESPONDENT_COLUMNS = ["respondent_id", "group", "department", "members"]
@@ -98,9 +98,10 @@ def suppressed_groups(result: dict | None) -> set[str]:
     return {s["group"] for s in (result or {}).get("suppressed", []) if s.get("kind") == "group"}
 
 
-def theme_items(run: AnalysisRun, theme_id: int) -> list[int]:
-    """Ids of the items the run put in this theme."""
-    return [int(item_id) for item_id, assigned in (run.assignments or {}).items() if assigned == theme_id]
+def theme_items(run: AnalysisRun, theme_id: int, *, hidden_groups: set[str] = frozenset()) -> list[int]:
+    """Ids of the items the run put in this theme, by question, group and id, leaving out hidden groups."""
+    listing = RunThemeItems.objects.filter(run=run, theme_id=theme_id).values_list("items", flat=True).first()
+    return [item_id for item_id, group in listing or [] if group not in hidden_groups]
 
 
 def theme_for_user(user: AbstractBaseUser, slug: str, theme_id: int) -> Theme:

@@ -29,7 +29,7 @@ from surveys.models import AnswerItem, Engagement, Wave
 
 from . import charts, metrics
 from .embeddings import Embedder, get_embedder
-from .models import AnalysisRun, TextEmbedding, Theme, ThemePin
+from .models import AnalysisRun, RunThemeItems, TextEmbedding, Theme, ThemePin
 from .selectors import WaveFrames, previous_wave_result, run_served, wave_frames
 from .themes import ThemeParams, cluster_texts, describe_themes
 
@@ -205,18 +205,29 @@ def analysis_compute(*, run: AnalysisRun) -> AnalysisRun:
     _progress(run, 5, "Drawing the charts")
     figures = charts.build_figures(result)
     assignments = {str(item_id): (int(t) if t >= 0 else None) for item_id, t in zip(items["item_id"], theme_ids)}
-    AnalysisRun.objects.filter(pk=run.pk).update(
-        status=AnalysisRun.Status.DONE,
-        finished_at=timezone.now(),
-        fingerprint=fingerprint,
-        engine=embedder.name,
-        result=result,
-        figures=figures,
-        assignments=assignments,
-        progress={},
-    )
+    with transaction.atomic():
+        RunThemeItems.objects.bulk_create(theme_listings(run, items))
+        AnalysisRun.objects.filter(pk=run.pk).update(
+            status=AnalysisRun.Status.DONE,
+            finished_at=timezone.now(),
+            fingerprint=fingerprint,
+            engine=embedder.name,
+            result=result,
+            figures=figures,
+            assignments=assignments,
+            progress={},
+        )
     run.refresh_from_db()
     return run
+
+
+def theme_listings(run: AnalysisRun, items: pd.DataFrame) -> list[RunThemeItems]:
+    """One row per theme: its items as ``[id, group]`` in the theme page's order (question, group, id)."""
+    assigned = items[items["theme_id"] >= 0].sort_values(["question", "group", "item_id"], kind="stable")
+    return [
+        RunThemeItems(run=run, theme_id=int(theme_id), items=[[int(i), g] for i, g in zip(rows["item_id"], rows["group"])])
+        for theme_id, rows in assigned.groupby("theme_id", sort=True)
+    ]
 
 
 def analysis_run_now(*, wave: Wave, trigger: str = AnalysisRun.Trigger.COMMAND) -> AnalysisRun:

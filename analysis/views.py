@@ -113,14 +113,8 @@ def theme_detail(request, slug, number, theme_id):
         messages.info(request, "That theme is not in the latest analysis of this wave.")
         return redirect("analysis:theme_list", slug=slug, number=number)
     hidden = selectors.suppressed_groups(run.result)
-    # Order the ids once (ids only, a light query), page through them in Python, load one page of rows.
-    ordered_ids = list(
-        AnswerItem.objects.filter(pk__in=selectors.theme_items(run, theme.pk))
-        .exclude(respondent__group__in=hidden)
-        .order_by("question_key", "respondent__group", "id")
-        .values_list("pk", flat=True)
-    )
-    page = Paginator(ordered_ids, 50).get_page(request.GET.get("page"))
+    # The run stored the theme's item ids in page order: page through them, load one page of rows.
+    page = Paginator(selectors.theme_items(run, theme.pk, hidden_groups=hidden), 50).get_page(request.GET.get("page"))
     rows = AnswerItem.objects.select_related("respondent").in_bulk(list(page.object_list))
     page.object_list = [rows[pk] for pk in page.object_list if pk in rows]
     choices = _theme_choices(run, exclude=theme.pk)

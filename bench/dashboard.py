@@ -226,8 +226,6 @@ def phase_setup(args: argparse.Namespace) -> None:
 
 
 def _pages(wave, run) -> list[tuple[str, str]]:
-    from collections import Counter
-
     from django.urls import reverse
 
     from analysis.charts import QUESTION_TITLES
@@ -243,10 +241,11 @@ def _pages(wave, run) -> list[tuple[str, str]]:
                       reverse("analysis:question_dashboard", kwargs={**kw, "question": question})))
     pages.append(("report", reverse("analysis:report", kwargs=kw)))
     pages.append(("theme list", reverse("analysis:theme_list", kwargs=kw)))
-    counts = Counter(v for v in (run.assignments or {}).values() if v is not None)
-    if counts:
-        theme_id = int(counts.most_common(1)[0][0])
-        pages.append((f"theme detail (#{theme_id}, {counts[counts.most_common(1)[0][0]]:,} items)",
+    # The largest theme, from the run's per-theme listings (what the theme page itself reads).
+    sizes = {theme_id: len(listed) for theme_id, listed in run.theme_listings.values_list("theme_id", "items")}
+    if sizes:
+        theme_id = max(sizes, key=sizes.get)
+        pages.append((f"theme detail (#{theme_id}, {sizes[theme_id]:,} items)",
                       reverse("analysis:theme_detail", kwargs={**kw, "theme_id": theme_id})))
     pages.append(("JSON API", reverse("analysis:api_analysis", kwargs={"slug": slug}) + f"?wave={number}"))
     return pages
@@ -281,6 +280,9 @@ def phase_measure(args: argparse.Namespace) -> None:
     import warnings
 
     warnings.filterwarnings("ignore", message="No directory at")  # no collectstatic here
+    # Load the app as gunicorn does (gapsurvey/wsgi.py: every view imported, start-up objects frozen).
+    import gapsurvey.wsgi  # noqa: F401
+
     client = Client()
     client.force_login(get_user_model().objects.get(username=demo.USERNAME))
 

@@ -152,3 +152,25 @@ class ProductionSettingsTests:
 
         assert result.returncode != 0
         assert "SECRET_KEY must be set" in result.stderr
+
+    def test_wsgi_application_loads_every_view_up_front_and_serves(self, production_env):
+        # What gunicorn imports: the views (and pandas, Plotly under them) load before the first
+        # request, and what loading made is frozen out of the garbage collector's full passes.
+        probe = (
+            "import gc, io, sys\n"
+            "from gapsurvey.wsgi import application\n"
+            "assert 'analysis.views' in sys.modules and 'surveys.views.customers' in sys.modules\n"
+            "assert gc.get_freeze_count() > 10000, gc.get_freeze_count()\n"
+            "statuses = []\n"
+            "environ = {'REQUEST_METHOD': 'GET', 'PATH_INFO': '/healthz', 'SERVER_NAME': 'example.com',\n"
+            "           'SERVER_PORT': '443', 'HTTP_HOST': 'example.com', 'wsgi.url_scheme': 'https',\n"
+            "           'wsgi.input': io.BytesIO(), 'wsgi.errors': sys.stderr}\n"
+            "body = b''.join(application(environ, lambda status, headers: statuses.append(status)))\n"
+            "print(statuses[0], body.decode())\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", probe], cwd=REPO_ROOT, env=production_env, capture_output=True, text=True, timeout=120
+        )
+
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "200 OK ok"

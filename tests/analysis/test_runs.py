@@ -6,11 +6,13 @@ re-analysis, and a real Celery worker computing runs after submissions.
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import time
 
 import pytest
+from django.apps import apps as django_apps
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
@@ -18,7 +20,7 @@ from django.urls import reverse
 
 from analysis import services as analysis_services
 from analysis.models import AnalysisRun, TextEmbedding, Theme
-from analysis.selectors import run_served
+from analysis.selectors import run_served, theme_items
 from analysis.tasks import analysis_run_task
 from surveys import demo, services
 from surveys.models import AnswerItem, Engagement
@@ -111,6 +113,38 @@ class AnalyzeCommandTests:
     def test_unknown_engagement_is_a_clear_error(self):
         with pytest.raises(CommandError, match="no engagement"):
             call_command("analyze", "no-such-company", stdout=io.StringIO(), stderr=io.StringIO())
+
+
+@pytest.mark.django_db
+class ThemeListingTests:
+    """Each run stores every theme's items in page order, so the theme page reads one short list."""
+
+    @staticmethod
+    def expected(run: AnalysisRun, theme_id: int, hidden: set[str] = frozenset()) -> list[int]:
+        ids = [int(i) for i, t in run.assignments.items() if t == theme_id]
+        rows = AnswerItem.objects.filter(pk__in=ids).exclude(respondent__group__in=hidden)
+        return list(rows.order_by("question_key", "respondent__group", "id").values_list("pk", flat=True))
+
+    def test_listings_hold_each_themes_items_in_page_order(self):
+        engagement, _document = seed_and_analyze()
+        run = run_served(engagement.waves.get())
+        themes = {t for t in run.assignments.values() if t is not None}
+
+        assert set(run.theme_listings.values_list("theme_id", flat=True)) == themes
+        for theme_id in themes:
+            assert theme_items(run, theme_id) == self.expected(run, theme_id)
+            assert theme_items(run, theme_id, hidden_groups={"staff"}) == self.expected(run, theme_id, {"staff"})
+
+    def test_migration_lists_runs_stored_before_the_listings_existed(self):
+        engagement, _document = seed_and_analyze()
+        run = run_served(engagement.waves.get())
+        built = {row.theme_id: row.items for row in run.theme_listings.all()}
+        run.theme_listings.all().delete()
+
+        migration = importlib.import_module("analysis.migrations.0002_run_theme_items")
+        migration.list_stored_runs(django_apps, None)
+
+        assert {row.theme_id: row.items for row in run.theme_listings.all()} == built
 
 
 @pytest.mark.django_db
