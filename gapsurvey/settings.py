@@ -165,6 +165,18 @@ EMAIL_BACKEND = env_str(
     else "django.core.mail.backends.console.EmailBackend",
 )
 
+# Customer invitation emails (sent by the worker, surveys/mailing.py).
+# Messages per second per worker process (0: as fast as the mail server takes them).
+GAPSURVEY_EMAIL_RATE = env_int("GAPSURVEY_EMAIL_RATE", 10)
+# Emails per task: one SMTP connection each.
+GAPSURVEY_EMAIL_BATCH_SIZE = env_int("GAPSURVEY_EMAIL_BATCH_SIZE", 50)
+# Tries per email before it is marked failed; the wait doubles from the first.
+GAPSURVEY_EMAIL_MAX_ATTEMPTS = env_int("GAPSURVEY_EMAIL_MAX_ATTEMPTS", 4)
+GAPSURVEY_EMAIL_RETRY_SECONDS = env_int("GAPSURVEY_EMAIL_RETRY_SECONDS", 60)
+# An email queued (or being sent) this long past its time was lost with a worker or the
+# broker; the periodic sweep queues it again.
+GAPSURVEY_EMAIL_STALE_SECONDS = env_int("GAPSURVEY_EMAIL_STALE_SECONDS", 600)
+
 # --- Celery --------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
 CELERY_BROKER_URL = REDIS_URL or "memory://"
@@ -180,10 +192,14 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 660)
 CELERY_RESULT_EXPIRES = 3600
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A task taken by a worker that died (acks_late) goes back to the queue after this long.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_TIMEZONE = TIME_ZONE
 # Every periodic task, in one place (run by `celery beat`).
 CELERY_BEAT_SCHEDULE = {
     "analysis-sweep": {"task": "analysis.analysis_sweep_task", "schedule": 60.0},
+    "invitation-emails-sweep": {"task": "surveys.invitation_emails_sweep_task", "schedule": 60.0},
+    "invitation-reminders": {"task": "surveys.invitation_reminders_queue_task", "schedule": 900.0},
 }
 
 # --- Security ------------------------------------------------------------------

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 # Staff groups are meant to be 6-8 people; a sheet for 2-20 is accepted.
 STAFF_MEMBERS_MIN = 2
@@ -124,6 +125,21 @@ class Wave(models.Model):
     target_leadership = models.PositiveIntegerField("target: leaders", null=True, blank=True)
     target_staff = models.PositiveIntegerField("target: staff sheets", null=True, blank=True)
     target_customer = models.PositiveIntegerField("target: customers", null=True, blank=True)
+    # Customer invitation emails: the consultant's wording (blank: the default text) and reminders.
+    invite_subject = models.CharField("email subject", max_length=200, blank=True)
+    invite_body = models.TextField("email text", blank=True)
+    reminders = models.PositiveSmallIntegerField(
+        "reminders",
+        default=1,
+        choices=[(0, "No reminders"), (1, "One reminder"), (2, "Two reminders")],
+        help_text="Sent only to contacts who have not answered or unsubscribed.",
+    )
+    reminder_after_days = models.PositiveSmallIntegerField(
+        "days before each reminder",
+        default=4,
+        validators=[MinValueValidator(1), MaxValueValidator(60)],
+        help_text="Counted from the invitation (or the previous reminder).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True)
 
@@ -220,7 +236,9 @@ class Invitation(models.Model):
     segment = models.CharField(max_length=120, blank=True)
     token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The funnel: link first visited, answering begun (first input or a posted form), answers stored.
     opened_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
 
@@ -230,6 +248,51 @@ class Invitation(models.Model):
 
     def __str__(self) -> str:
         return self.email
+
+
+class InvitationEmail(models.Model):
+    """
+    One email to one contact: the invitation or a reminder. At most one of
+    each kind per invitation (the unique constraint), and a worker claims it
+    (queued -> sending) before sending, so pressing "send" twice or a task
+    delivered twice never emails anyone twice.
+    """
+
+    class Kind(models.TextChoices):
+        INVITATION = "invitation", "Invitation"
+        REMINDER_1 = "reminder_1", "First reminder"
+        REMINDER_2 = "reminder_2", "Second reminder"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        # Not sent and never will be unless queued again: the wave closed, or the contact
+        # answered or unsubscribed before its turn.
+        CANCELLED = "cancelled", "Not sent"
+
+    invitation = models.ForeignKey(Invitation, on_delete=models.CASCADE, related_name="emails")
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.INVITATION)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    # Not before this time (a retry's backoff); a queued email long past it was lost by the broker.
+    due_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.CharField(max_length=500, blank=True)
+    message_id = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["invitation", "kind"]
+        constraints = [
+            models.UniqueConstraint(fields=["invitation", "kind"], name="invitation_email_unique_kind"),
+        ]
+        indexes = [models.Index(fields=["status", "due_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} to {self.invitation.email}"
 
 
 class Respondent(models.Model):

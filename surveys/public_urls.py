@@ -15,6 +15,8 @@ urlpatterns = [
     path("sheet/<str:token>/", staff.staff_sheet, name="staff_sheet"),
     path("c/<str:token>/", customers.customer_answer, name="customer_answer"),
     path("c/<str:token>/done/", customers.customer_done, name="customer_done"),
+    path("c/<str:token>/started/", customers.customer_started, name="customer_started"),
+    path("c/<str:token>/unsubscribe/", customers.customer_unsubscribe, name="customer_unsubscribe"),
     path("o/<str:token>/", customers.open_answer, name="open_answer"),
     path("o/<str:token>/thanks/", customers.open_thanks, name="open_thanks"),
 ]

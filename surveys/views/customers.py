@@ -4,11 +4,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from .. import selectors, services
+from .. import mailing, selectors, services
 from ..contacts import parse_contacts, read_upload
 from ..forms import AnswerSheet, ContactsForm, SegmentForm, SubmissionKeyForm, new_submission_key
 from ..models import Group, Respondent
@@ -47,6 +49,8 @@ def customer_answer(request, token):
         return refusal_page(request, SubmissionRefused.WAVE_CLOSED, wave=wave)
     if request.method == "GET":
         services.invitation_mark_opened(invitation=invitation)
+    else:
+        mailing.invitation_mark_started(invitation=invitation)
     sheet = AnswerSheet(wave, Group.CUSTOMER, data=request.POST or None)
     if request.method == "POST" and sheet.is_valid():
         try:
@@ -58,6 +62,34 @@ def customer_answer(request, token):
         else:
             return redirect("public:customer_done", token=token)
     return _customer_page(request, wave=wave, sheet=sheet, greeting_name=invitation.name)
+
+
+@require_POST
+def customer_started(request, token):
+    """The answer page's first keystroke: the funnel's "started" step."""
+    invitation = selectors.invitation_by_token(token)
+    mailing.invitation_mark_started(invitation=invitation)
+    return HttpResponse(status=204)
+
+
+# One-click unsubscribe (RFC 8058): the mail client posts without a CSRF token.
+# The unguessable token is the authority, and the only effect is fewer emails.
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def customer_unsubscribe(request, token):
+    invitation = selectors.invitation_by_token(token)
+    if request.method == "POST":
+        mailing.invitation_unsubscribe(invitation=invitation)
+        invitation.refresh_from_db()
+    return render(
+        request,
+        "public/unsubscribe.html",
+        {
+            "wave": invitation.wave,
+            "invitation": invitation,
+            "answered": Respondent.objects.filter(invitation=invitation).exists(),
+        },
+    )
 
 
 @require_GET
