@@ -30,8 +30,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from . import services
-from .models import Engagement, Group, QuestionKey, Respondent, Wave, Workspace
+from . import mailing, services
+from .models import Engagement, Group, InvitationEmail, QuestionKey, Respondent, Wave, Workspace
 from .services import Answers, Contact, ItemInput, RatingInput, SheetDetails
 
 COMPANY = "Northwind Fibre"
@@ -48,6 +48,8 @@ CUSTOMERS_OPEN_LINK = 12
 INVITATIONS_UNANSWERED = 14
 # Of the unanswered invitations, this many were opened (the link clicked) but never completed.
 INVITATIONS_OPENED_ONLY = 6
+# Of those, this many began answering and stopped.
+INVITATIONS_STARTED_ONLY = 2
 ITEMS_PER_QUESTION = (1, 4)
 
 STAFF_LINK = Respondent.Channel.STAFF_LINK
@@ -1351,9 +1353,26 @@ def _seed_customers(rng: Random, wave: Wave, item_keys: list[str]) -> None:
     contacts = _contacts(rng, CUSTOMERS_INVITED_ANSWERED + INVITATIONS_UNANSWERED)
     services.invitations_create(wave=wave, contacts=contacts)
     invitations = {invitation.email: invitation for invitation in wave.invitations.all()}
+    # The demo's invitations went out a week ago (recorded as sent; nobody is emailed).
+    sent_at = timezone.now() - timedelta(days=7)
+    InvitationEmail.objects.bulk_create(
+        InvitationEmail(invitation=invitation, status=InvitationEmail.Status.SENT, sent_at=sent_at, due_at=sent_at)
+        for invitation in invitations.values()
+    )
     unanswered = rng.sample(contacts, INVITATIONS_UNANSWERED)
+    # ...and the one reminder the wave plans, three days ago, so nothing is left to send.
+    reminded_at = sent_at + timedelta(days=wave.reminder_after_days)
+    InvitationEmail.objects.bulk_create(
+        InvitationEmail(
+            invitation=invitations[contact.email], kind=InvitationEmail.Kind.REMINDER_1,
+            status=InvitationEmail.Status.SENT, sent_at=reminded_at, due_at=reminded_at,
+        )
+        for contact in unanswered
+    )
     for contact in unanswered[:INVITATIONS_OPENED_ONLY]:
         services.invitation_mark_opened(invitation=invitations[contact.email])
+    for contact in unanswered[:INVITATIONS_STARTED_ONLY]:
+        mailing.invitation_mark_started(invitation=invitations[contact.email])
 
     answering = [contact for contact in contacts if contact not in unanswered]
     segments = [contact.segment for contact in answering] + [OPEN_LINK_SEGMENT] * CUSTOMERS_OPEN_LINK

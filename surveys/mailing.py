@@ -232,7 +232,8 @@ def invitations_send(*, wave: Wave) -> int:
         invitation__in=_sendable(wave.invitations.all()), kind=Kind.INVITATION, status=Status.CANCELLED
     ).update(status=Status.QUEUED, due_at=now, error="")
     queued = list(
-        InvitationEmail.objects.filter(invitation__wave=wave, status=Status.QUEUED, due_at__gte=now).values_list(
+        # Exactly the rows this call queued (both writes above stamp ``due_at`` with ``now``).
+        InvitationEmail.objects.filter(invitation__wave=wave, status=Status.QUEUED, due_at=now).values_list(
             "pk", flat=True
         )
     )

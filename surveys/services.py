@@ -683,7 +683,9 @@ def invitation_submit(*, invitation: Invitation, answers: Answers) -> Respondent
     _after_answers(invitation.wave_id)
     now = timezone.now()
     Invitation.objects.filter(pk=invitation.pk).update(completed_at=now)
+    # Answers that arrive complete (a form posted without a first visit seen) still pass every funnel step.
     Invitation.objects.filter(pk=invitation.pk, opened_at__isnull=True).update(opened_at=now)
+    Invitation.objects.filter(pk=invitation.pk, started_at__isnull=True).update(started_at=now)
     return respondent
 
 

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
-from surveys import demo
+from surveys import demo, mailing
 from surveys.models import (
     QUESTION_TAGS,
     AnswerItem,
@@ -16,6 +16,7 @@ from surveys.models import (
     Engagement,
     Group,
     Invitation,
+    InvitationEmail,
     QuestionKey,
     Rating,
     Respondent,
@@ -191,6 +192,23 @@ class SeedDemoTests:
         assert "handoffs" in themes_per_department["Field Engineering"]
         assert "billing_surprises" in themes_per_department["Billing & Accounts"]
         assert len({frozenset(themes) for themes in themes_per_department.values()}) == 4
+
+    def test_invitations_read_as_sent_a_week_ago_with_their_reminder_and_nothing_left_to_send(self, mailoutbox):
+        wave = Engagement.objects.get(slug=demo.ENGAGEMENT_SLUG).waves.get()
+        invitations = wave.invitations.all()
+        emails = InvitationEmail.objects.filter(invitation__wave=wave)
+
+        assert emails.filter(kind=InvitationEmail.Kind.INVITATION, status=InvitationEmail.Status.SENT).count() == (
+            invitations.count()
+        )
+        assert emails.filter(kind=InvitationEmail.Kind.REMINDER_1).count() == demo.INVITATIONS_UNANSWERED
+        assert invitations.filter(started_at__isnull=False, completed_at__isnull=True).count() == (
+            demo.INVITATIONS_STARTED_ONLY
+        )
+        assert invitations.filter(completed_at__isnull=False, started_at__isnull=True).count() == 0
+        assert mailing.invitation_reminders_queue() == 0
+        assert mailing.invitations_send(wave=wave) == 0
+        assert mailoutbox == []
 
     def test_running_twice_duplicates_nothing(self):
         before = row_counts()
