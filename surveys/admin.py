@@ -5,6 +5,7 @@ from .models import (
     Department,
     Engagement,
     Invitation,
+    InvitationEmail,
     Question,
     Rating,
     RatingItem,
@@ -59,12 +60,26 @@ class WorkshopSessionAdmin(admin.ModelAdmin):
     list_filter = ["status"]
 
 
+class InvitationEmailInline(admin.TabularInline):
+    """What was emailed to the contact; written by the worker only, so read-only here."""
+
+    model = InvitationEmail
+    extra = 0
+    can_delete = False
+    fields = ["kind", "status", "attempts", "due_at", "sent_at", "error", "message_id"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Invitation)
 class InvitationAdmin(admin.ModelAdmin):
-    list_display = ["email", "name", "segment", "wave", "opened_at", "completed_at", "unsubscribed_at"]
+    list_display = ["email", "name", "segment", "wave", "opened_at", "started_at", "completed_at", "unsubscribed_at"]
     search_fields = ["email", "name"]
     list_filter = ["wave__engagement"]
     exclude = ["token"]
+    inlines = [InvitationEmailInline]
 
 
 class AnswerItemInline(admin.TabularInline):

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from .defaults import RATING_SCALE
+from .mailing import DEFAULT_SUBJECT, PLACEHOLDERS
 from .models import (
     QUESTION_TAGS,
     STAFF_MEMBERS_MAX,
@@ -115,6 +116,46 @@ class ContactsForm(forms.Form):
         if not cleaned.get("pasted", "").strip() and not cleaned.get("upload"):
             raise ValidationError("Paste some contacts or choose a CSV file.")
         return cleaned
+
+
+_PLACEHOLDER_HELP = ", ".join("{" + name + "}" for name in PLACEHOLDERS)
+
+
+class InvitationWordingForm(forms.Form):
+    """
+    The customer invitation email's wording and reminder plan. Placeholders
+    and the required {link} are checked by the service, which owns the rules.
+    """
+
+    invite_subject = forms.CharField(
+        label="Email subject",
+        max_length=200,
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": DEFAULT_SUBJECT}),
+        help_text=f"Leave blank for the default, “{DEFAULT_SUBJECT}”. Placeholders: {_PLACEHOLDER_HELP}.",
+    )
+    invite_body = forms.CharField(
+        label="Email text",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 12}),
+        help_text=(
+            "Leave blank for the default text shown below. Placeholders: {company} (the company name), "
+            "{name} (the contact's name; left out when unknown) and {link} (the contact's personal "
+            "link, required). An unsubscribe link is always added at the end."
+        ),
+    )
+    reminders = forms.TypedChoiceField(
+        label="Reminders",
+        coerce=int,
+        choices=Wave._meta.get_field("reminders").choices,
+        help_text=Wave._meta.get_field("reminders").help_text,
+    )
+    reminder_after_days = forms.IntegerField(
+        label="Days before each reminder",
+        min_value=1,
+        max_value=60,
+        help_text=Wave._meta.get_field("reminder_after_days").help_text,
+    )
 
 
 # --- The answer sheet -----------------------------------------------------------

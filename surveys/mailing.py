@@ -84,10 +84,17 @@ def invitation_wording_update(
     """Store the consultant's email wording (blank: the default text) and reminder plan."""
     subject, body = subject.strip(), body.strip()
     wording_validate(subject=subject, body=body)
+    fields = ["invite_subject", "invite_body", "reminders", "reminder_after_days"]
+    before = {name: getattr(wave, name) for name in fields}
     wave.invite_subject, wave.invite_body = subject, body
     wave.reminders, wave.reminder_after_days = reminders, reminder_after_days
-    wave.full_clean(exclude=["engagement", "staff_token", "open_link_token"])
-    wave.save(update_fields=["invite_subject", "invite_body", "reminders", "reminder_after_days"])
+    try:
+        wave.full_clean(exclude=["engagement", "staff_token", "open_link_token"])
+    except ValidationError:
+        for name, value in before.items():  # the caller's object keeps what is stored
+            setattr(wave, name, value)
+        raise
+    wave.save(update_fields=fields)
     return wave
 
 
@@ -102,9 +109,11 @@ def site_url() -> str:
     """The app's address as customers reach it: links in emails are built outside any request."""
     if settings.SITE_URL:
         return settings.SITE_URL
-    if settings.DEBUG or not settings.ALLOWED_HOSTS:
+    # Otherwise the first real host name the site answers to ("*" and ".domain" patterns are no address).
+    hosts = [host for host in settings.ALLOWED_HOSTS if host != "*" and not host.startswith(".")]
+    if settings.DEBUG or not hosts:
         return "http://127.0.0.1:8000"
-    return f"https://{settings.ALLOWED_HOSTS[0].lstrip('.')}"
+    return f"https://{hosts[0]}"
 
 
 def invitation_links(invitation: Invitation) -> tuple[str, str]:
@@ -117,9 +126,9 @@ def invitation_links(invitation: Invitation) -> tuple[str, str]:
 
 
 def _fill(template: str, values: dict[str, str]) -> str:
-    # "Hello {name}," reads "Hello," for a contact without a name.
+    # "Hello {name}," reads "Hello," and "{name}, thank you" reads "thank you" for a contact without a name.
     if not values.get("name"):
-        template = template.replace(" {name}", "")
+        template = template.replace(" {name}", "").replace("{name}, ", "")
     return PLACEHOLDER_RE.sub(lambda m: values.get(m.group(1), m.group(0)), template)
 
 
@@ -244,6 +253,8 @@ def invitations_send(*, wave: Wave) -> int:
 @transaction.atomic
 def invitation_emails_retry(*, wave: Wave) -> int:
     """Queue the wave's failed emails again, with their tries counted afresh."""
+    if not Wave.objects.filter(pk=wave.pk, status=Wave.Status.OPEN).exists():
+        raise ValidationError("The wave is closed: reopen it to send emails again.")
     now = timezone.now()
     failed = InvitationEmail.objects.filter(invitation__in=_sendable(wave.invitations.all()), status=Status.FAILED)
     ids = list(failed.values_list("pk", flat=True))
@@ -282,6 +293,13 @@ def invitation_reminders_queue(*, now: datetime | None = None) -> int:
             if sent_at <= now - timedelta(days=days)
         ]
     InvitationEmail.objects.bulk_create(rows, ignore_conflicts=True)
+    # Reminders the closing of a wave cancelled go when it is open again (the answered and
+    # the unsubscribed still get nothing).
+    InvitationEmail.objects.filter(
+        kind__in=[Kind.REMINDER_1, Kind.REMINDER_2],
+        status=Status.CANCELLED,
+        invitation__in=_sendable(Invitation.objects.filter(wave__status=Wave.Status.OPEN)),
+    ).update(status=Status.QUEUED, due_at=now, error="")
     queued = list(
         InvitationEmail.objects.filter(
             status=Status.QUEUED, kind__in=[Kind.REMINDER_1, Kind.REMINDER_2], due_at=now
@@ -303,16 +321,19 @@ def invitation_emails_sweep(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     stale = now - timedelta(seconds=settings.GAPSURVEY_EMAIL_STALE_SECONDS)
     with transaction.atomic():
-        InvitationEmail.objects.filter(status=Status.SENDING, claimed_at__lt=stale).update(
-            status=Status.QUEUED, due_at=now, claimed_at=None
+        abandoned = InvitationEmail.objects.filter(status=Status.SENDING, claimed_at__lt=stale)
+        # An email whose every try ended with its worker's death is not tried forever.
+        abandoned.filter(attempts__gte=settings.GAPSURVEY_EMAIL_MAX_ATTEMPTS).update(
+            status=Status.FAILED, error="The worker stopped while sending it, every try."
         )
+        abandoned.update(status=Status.QUEUED, due_at=now, claimed_at=None)
         ids = list(
             InvitationEmail.objects.filter(Q(status=Status.QUEUED) & (Q(due_at__lt=stale) | Q(due_at=now)))
             .order_by("pk")
             .values_list("pk", flat=True)
         )
         InvitationEmail.objects.filter(pk__in=ids).update(due_at=now)
-    _enqueue(ids)
+        _enqueue_on_commit(ids)
     return len(ids)
 
 
@@ -411,12 +432,22 @@ def invitation_emails_deliver(*, email_ids: list[int]) -> Delivery:
                 InvitationEmail.objects.filter(pk=email.pk).update(message_id=email.message_id)
             pace.wait()
             try:
+                # Opened here, not by send(): send() closes a connection it opened itself after
+                # its one message. A no-op while the batch's session is up; a fresh session
+                # after a failure closed the last one.
+                connection.open()
                 delivered = email_message(email, connection).send()
                 if not delivered:
                     raise smtplib.SMTPException("The mail server did not take the message.")
             except (smtplib.SMTPException, OSError) as exc:
                 _failed_try(email, exc, outcome)
                 connection.close()  # a broken session: the next message opens a fresh one
+            except Exception as exc:
+                # Not the mail server: a bug, or data the message can't be built from. Trying
+                # again won't help; the batch goes on.
+                logger.exception("Email %s could not be sent", email.pk)
+                InvitationEmail.objects.filter(pk=email.pk).update(status=Status.FAILED, error=_reason(exc))
+                outcome.failed += 1
             else:
                 InvitationEmail.objects.filter(pk=email.pk).update(
                     status=Status.SENT, sent_at=timezone.now(), error=""

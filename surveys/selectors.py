@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Exists, F, FilteredRelation, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from .models import Engagement, Group, Invitation, Respondent, Wave, WorkshopSession
+from . import mailing
+from .models import Engagement, Group, Invitation, InvitationEmail, Respondent, Wave, WorkshopSession
 
 
 def engagements_for_user(user: AbstractBaseUser) -> QuerySet[Engagement]:
@@ -130,3 +134,161 @@ def wave_response_counts(wave: Wave) -> dict:
 
 def session_live_count(session: WorkshopSession) -> int:
     return session.respondents.filter(status=Respondent.Status.SUBMITTED).count()
+
+
+# --- Invitation emails -------------------------------------------------------------
+
+EmailKind = InvitationEmail.Kind
+EmailStatus = InvitationEmail.Status
+
+# The contact list's filter: (label, condition on a queryset from _with_invitation_email).
+CONTACT_FILTERS: dict[str, tuple[str, Q]] = {
+    "all": ("All", Q()),
+    "not_sent": ("Not sent", Q(email_status__isnull=True) | Q(email_status=EmailStatus.CANCELLED)),
+    "queued": ("Queued", Q(email_status__in=[EmailStatus.QUEUED, EmailStatus.SENDING])),
+    "sent": ("Sent", Q(email_status=EmailStatus.SENT)),
+    "failed": ("Failed", Q(email_status=EmailStatus.FAILED)),
+    "opened": ("Opened", Q(opened_at__isnull=False)),
+    "started": ("Started", Q(started_at__isnull=False)),
+    "answered": ("Answered", Q(completed_at__isnull=False)),
+    "unsubscribed": ("Unsubscribed", Q(unsubscribed_at__isnull=False)),
+}
+
+# The funnel counts the contacts each filter shows, under the funnel's own names where they differ.
+_FUNNEL_NAMES = {"all": "invited", "answered": "completed"}
+_FUNNEL_COUNTS = {_FUNNEL_NAMES.get(key, key): condition for key, (_label, condition) in CONTACT_FILTERS.items()}
+
+NO_SEGMENT = "No segment"
+
+
+def _with_invitation_email(invitations: QuerySet[Invitation]) -> QuerySet[Invitation]:
+    """Each contact with its invitation email's status, time sent and reason (one join: one row per kind)."""
+    return invitations.annotate(
+        invitation_email=FilteredRelation("emails", condition=Q(emails__kind=EmailKind.INVITATION)),
+        email_status=F("invitation_email__status"),
+        email_sent_at=F("invitation_email__sent_at"),
+        email_error=F("invitation_email__error"),
+    )
+
+
+def wave_contacts(wave: Wave, status: str = "all") -> QuerySet[Invitation]:
+    """
+    The wave's contacts for the contact list, filtered by ``status`` (a key of
+    CONTACT_FILTERS), each with its invitation email's status and how many
+    reminders reached it.
+    """
+    _label, condition = CONTACT_FILTERS[status]
+    reminders_sent = (
+        InvitationEmail.objects.filter(
+            invitation=OuterRef("pk"), kind__in=[EmailKind.REMINDER_1, EmailKind.REMINDER_2], status=EmailStatus.SENT
+        )
+        .order_by()
+        .values("invitation")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return (
+        _with_invitation_email(wave.invitations.all())
+        .filter(condition)
+        .annotate(reminders_sent=Coalesce(Subquery(reminders_sent), 0))
+        .order_by("email")
+    )
+
+
+def invitation_funnel(wave: Wave) -> dict:
+    """
+    How far the wave's contacts got: invited (contacts), their invitation
+    email queued, sent or failed, then opened, started, completed, and
+    unsubscribed; the same per segment with the response rate (completed per
+    email sent, None when nothing was sent).
+    """
+    rows = (
+        _with_invitation_email(wave.invitations.all())
+        .values("segment")
+        .annotate(**{name: Count("id", filter=condition) for name, condition in _FUNNEL_COUNTS.items()})
+        .order_by("segment")
+    )
+    totals = dict.fromkeys(_FUNNEL_COUNTS, 0)
+    segments = []
+    for row in rows:
+        for name in _FUNNEL_COUNTS:
+            totals[name] += row[name]
+        segments.append(
+            {
+                "name": row["segment"] or NO_SEGMENT,
+                **{name: row[name] for name in ("invited", "sent", "opened", "started", "completed")},
+                "response_rate": row["completed"] / row["sent"] if row["sent"] else None,
+            }
+        )
+    # Named segments first, alphabetically; contacts without one last.
+    segments.sort(key=lambda s: (s["name"] == NO_SEGMENT, s["name"].lower()))
+    steps = [
+        (label, totals[name], round(100 * totals[name] / totals["invited"]) if totals["invited"] else 0)
+        for name, label in (
+            ("invited", "Invited"),
+            ("sent", "Email sent"),
+            ("opened", "Opened the link"),
+            ("started", "Started answering"),
+            ("completed", "Answered"),
+        )
+    ]
+    return {
+        **totals,
+        "response_rate": totals["completed"] / totals["sent"] if totals["sent"] else None,
+        "steps": steps,
+        "segments": segments,
+    }
+
+
+def contact_filters(wave: Wave) -> list[tuple[str, str, int]]:
+    """The contact list's filters as (key, label, how many contacts it shows)."""
+    funnel = invitation_funnel(wave)
+    return [(key, label, funnel[_FUNNEL_NAMES.get(key, key)]) for key, (label, _condition) in CONTACT_FILTERS.items()]
+
+
+def invitations_to_send_count(wave: Wave) -> int:
+    """
+    How many contacts "Send invitations" would email now: no invitation email
+    yet or one that was not sent (cancelled), neither answered nor unsubscribed.
+    """
+    emailed = InvitationEmail.objects.filter(invitation=OuterRef("pk"), kind=EmailKind.INVITATION).exclude(
+        status=EmailStatus.CANCELLED
+    )
+    return (
+        wave.invitations.filter(unsubscribed_at__isnull=True, completed_at__isnull=True)
+        .exclude(Exists(emailed))
+        .count()
+    )
+
+
+def invitation_emails_failed_count(wave: Wave) -> int:
+    """Failed emails that "Retry" would queue again (contacts who answered or unsubscribed are left out)."""
+    return InvitationEmail.objects.filter(
+        invitation__wave=wave,
+        invitation__unsubscribed_at__isnull=True,
+        invitation__completed_at__isnull=True,
+        status=EmailStatus.FAILED,
+    ).count()
+
+
+@dataclass(frozen=True)
+class EmailPreview:
+    invitation: Invitation
+    composed: mailing.Composed
+    # No contacts yet: a made-up one, whose link leads nowhere.
+    sample: bool
+
+
+SAMPLE_CONTACT = {"name": "Alex Example", "email": "alex@example.com"}
+
+
+def invitation_email_preview(wave: Wave, invitation_id: int | None = None) -> EmailPreview:
+    """The invitation email as one contact (the chosen one, else the first) would receive it."""
+    contacts = wave.invitations.order_by("email")
+    invitation = (contacts.filter(pk=invitation_id).first() if invitation_id else None) or contacts.first()
+    sample = invitation is None
+    if sample:
+        invitation = Invitation(wave=wave, **SAMPLE_CONTACT)
+    link, unsubscribe_link = mailing.invitation_links(invitation)
+    composed = mailing.email_compose(wave=wave, name=invitation.name, link=link, unsubscribe_link=unsubscribe_link)
+    return EmailPreview(invitation=invitation, composed=composed, sample=sample)

@@ -1,5 +1,6 @@
-// "Add another item" for each question of an answer sheet (a Django formset).
-// Without this script the sheet still works with the rows it was given.
+// The answer sheet: "Add another item" for each question (a Django formset); without
+// this script the sheet still works with the rows it was given. On a personal
+// invitation page, also the "started" beacon.
 (function () {
   document.querySelectorAll(".answer-question").forEach(function (section) {
     var prefix = section.dataset.prefix;
@@ -24,4 +25,19 @@
   });
   var errors = document.getElementById("sheet-errors");
   if (errors) errors.focus();
+
+  // A personal invitation page tells the server once that answering has begun
+  // (the funnel's "started"); losing this beacon loses nothing else.
+  var sheet = document.querySelector("form[data-started-url]");
+  if (sheet) {
+    sheet.addEventListener("input", function () {
+      var csrf = sheet.querySelector("input[name=csrfmiddlewaretoken]");
+      fetch(sheet.dataset.startedUrl, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "X-CSRFToken": csrf ? csrf.value : "" },
+        keepalive: true,
+      }).catch(function () {});
+    }, { once: true });
+  }
 })();

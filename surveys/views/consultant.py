@@ -155,6 +155,7 @@ def wave_detail(request, slug, number):
             "engagement": wave.engagement,
             "wave": wave,
             "counts": selectors.wave_response_counts(wave),
+            "funnel": selectors.invitation_funnel(wave),
             "links": wave_links(request, wave),
             "sessions": wave.sessions.annotate(responses=Count("respondents")),
             "session_form": SessionOpenForm(),

@@ -12,10 +12,19 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from .. import mailing, selectors, services
 from ..contacts import parse_contacts, read_upload
-from ..forms import AnswerSheet, ContactsForm, SegmentForm, SubmissionKeyForm, new_submission_key
+from ..forms import (
+    AnswerSheet,
+    ContactsForm,
+    InvitationWordingForm,
+    SegmentForm,
+    SubmissionKeyForm,
+    new_submission_key,
+)
+from ..mailing import DEFAULT_BODY
 from ..models import Group, Respondent
 from ..services import SubmissionRefused
 from .answering import refusal_page
+from .consultant import _add_errors
 from .links import absolute_url
 
 
@@ -61,7 +70,14 @@ def customer_answer(request, token):
             sheet.add_service_errors(error)
         else:
             return redirect("public:customer_done", token=token)
-    return _customer_page(request, wave=wave, sheet=sheet, greeting_name=invitation.name)
+    return _customer_page(
+        request,
+        wave=wave,
+        sheet=sheet,
+        greeting_name=invitation.name,
+        # The answer page's script reports the first keystroke here (the funnel's "started").
+        started_url=reverse("public:customer_started", args=[token]),
+    )
 
 
 @require_POST
@@ -164,13 +180,110 @@ def invitation_list(request, slug, number):
                 note = f" {merged} duplicate{'s' if merged != 1 else ''} merged." if merged else ""
                 messages.success(request, f"{created} customer link{'s' if created != 1 else ''} created.{note}")
                 return redirect("surveys:invitation_list", slug=slug, number=number)
-    page = Paginator(wave.invitations.select_related("respondent").order_by("email"), 50).get_page(
-        request.GET.get("page")
-    )
+    status = request.GET.get("status", "all")
+    if status not in selectors.CONTACT_FILTERS:
+        status = "all"
+    page = Paginator(selectors.wave_contacts(wave, status), 50).get_page(request.GET.get("page"))
     for invitation in page.object_list:
         invitation.link = absolute_url(request, reverse("public:customer_answer", args=[invitation.token]))
     return render(
         request,
         "surveys/invitation_list.html",
-        {"engagement": wave.engagement, "wave": wave, "form": form, "import_errors": errors, "page": page},
+        {
+            "engagement": wave.engagement,
+            "wave": wave,
+            "form": form,
+            "import_errors": errors,
+            "page": page,
+            "status": status,
+            "filters": selectors.contact_filters(wave),
+            # Kept on the pagination links, so paging stays within the filter.
+            "query": "" if status == "all" else f"status={status}&",
+        },
     )
+
+
+# Contacts offered in the preview's drop-down; any other is reached from the contact list.
+PREVIEW_CHOICES = 100
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def invitation_email(request, slug, number):
+    """The invitation email's wording and reminder plan, a preview, and the send and retry buttons."""
+    wave = selectors.wave_for_user(request.user, slug, number)
+    form = InvitationWordingForm(
+        request.POST or None,
+        initial={
+            "invite_subject": wave.invite_subject,
+            "invite_body": wave.invite_body,
+            "reminders": wave.reminders,
+            "reminder_after_days": wave.reminder_after_days,
+        },
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            mailing.invitation_wording_update(
+                wave=wave,
+                subject=form.cleaned_data["invite_subject"],
+                body=form.cleaned_data["invite_body"],
+                reminders=form.cleaned_data["reminders"],
+                reminder_after_days=form.cleaned_data["reminder_after_days"],
+            )
+        except ValidationError as error:
+            _add_errors(form, error)
+            # The service may have set the rejected values on this instance; the preview shows what is saved.
+            wave.refresh_from_db()
+        else:
+            messages.success(request, "Invitation email saved.")
+            return redirect("surveys:invitation_email", slug=slug, number=number)
+    try:
+        chosen = int(request.GET.get("contact", ""))
+    except ValueError:
+        chosen = None
+    return render(
+        request,
+        "surveys/invitation_email.html",
+        {
+            "engagement": wave.engagement,
+            "wave": wave,
+            "form": form,
+            "default_body": DEFAULT_BODY,
+            "preview": selectors.invitation_email_preview(wave, chosen),
+            "contacts": wave.invitations.order_by("email").values("pk", "email", "name")[:PREVIEW_CHOICES],
+            "to_send": selectors.invitations_to_send_count(wave),
+            "failed": selectors.invitation_emails_failed_count(wave),
+        },
+    )
+
+
+@login_required
+@require_POST
+def invitations_send(request, slug, number):
+    wave = selectors.wave_for_user(request.user, slug, number)
+    try:
+        queued = mailing.invitations_send(wave=wave)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        if queued:
+            messages.success(
+                request,
+                f"{queued} invitation{'s' if queued != 1 else ''} queued. They go out in the background; "
+                "the contact list shows each one's progress.",
+            )
+        else:
+            messages.info(request, "Nothing to send: every contact has had the invitation, answered or unsubscribed.")
+    return redirect("surveys:invitation_email", slug=slug, number=number)
+
+
+@login_required
+@require_POST
+def invitation_emails_retry(request, slug, number):
+    wave = selectors.wave_for_user(request.user, slug, number)
+    queued = mailing.invitation_emails_retry(wave=wave)
+    if queued:
+        messages.success(request, f"{queued} failed email{'s' if queued != 1 else ''} queued again.")
+    else:
+        messages.info(request, "No failed emails to retry.")
+    return redirect("surveys:invitation_email", slug=slug, number=number)

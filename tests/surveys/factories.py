@@ -6,11 +6,14 @@ the answer forms the app renders, so view tests post what a browser would.
 from __future__ import annotations
 
 import re
+import smtplib
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.mail.backends.base import BaseEmailBackend
+from django.test import TestCase, override_settings
 
-from surveys import services
+from surveys import mailing, services
 from surveys.forms import EXTRA_ITEM_ROWS
 from surveys.models import AnswerItem, Engagement, Rating, Respondent, Wave, Workspace
 
@@ -120,3 +123,19 @@ def stored_ratings(respondent: Respondent) -> dict[str, list[tuple[int, int]]]:
 def answer_row_counts() -> tuple[int, int, int]:
     """How many Respondent, AnswerItem and Rating rows exist: compare before and after a refused post."""
     return Respondent.objects.count(), AnswerItem.objects.count(), Rating.objects.count()
+
+
+class RefusingEmailBackend(BaseEmailBackend):
+    """A mail server that refuses every recipient for good (a 5xx: no retry helps)."""
+
+    def send_messages(self, email_messages):
+        raise smtplib.SMTPRecipientsRefused({m.to[0]: (550, b"5.1.1 No such user here") for m in email_messages})
+
+
+def invitations_send_refused(wave: Wave) -> int:
+    """Press "Send invitations" with a mail server that refuses them all: each invitation email ends failed."""
+    with (
+        override_settings(EMAIL_BACKEND=f"{__name__}.RefusingEmailBackend", GAPSURVEY_EMAIL_RATE=0),
+        TestCase.captureOnCommitCallbacks(execute=True),
+    ):
+        return mailing.invitations_send(wave=wave)

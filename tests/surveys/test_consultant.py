@@ -24,6 +24,7 @@ from surveys.models import (
     Engagement,
     Group,
     Invitation,
+    InvitationEmail,
     Question,
     Rating,
     RatingItem,
@@ -632,7 +633,13 @@ class AdminTests(TestCase):
 
     def test_every_collection_model_is_registered_or_inline(self):
         registered = {Workspace, Engagement, Department, Wave, WorkshopSession, Invitation, Respondent}
-        inline_only = {Question: Wave, RatingItem: Wave, AnswerItem: Respondent, Rating: Respondent}
+        inline_only = {
+            Question: Wave,
+            RatingItem: Wave,
+            AnswerItem: Respondent,
+            Rating: Respondent,
+            InvitationEmail: Invitation,
+        }
         for model in registered:
             self.assertIn(model, admin.site._registry, f"{model.__name__} is not in the admin")
         for model, parent in inline_only.items():

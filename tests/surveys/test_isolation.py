@@ -26,9 +26,16 @@ from analysis.selectors import theme_items
 from surveys import services
 from surveys import urls as survey_urls
 from surveys.models import Engagement, Respondent
-from surveys.services import Answers, ItemInput, RatingInput, SheetDetails
+from surveys.services import Answers, Contact, ItemInput, RatingInput, SheetDetails
 
-from .factories import answer_post_data, consultant_create, engagement_create, first_wave, sheet_details
+from .factories import (
+    answer_post_data,
+    consultant_create,
+    engagement_create,
+    first_wave,
+    invitations_send_refused,
+    sheet_details,
+)
 
 # Every URL module of consultant pages, with the fewest pages it should have
 # (a guard against a module silently losing its patterns).
@@ -121,6 +128,9 @@ class WorkspaceIsolationTests(TestCase):
             label_customer="How fast does Acme Retail reply?",
         )
 
+        # A contact not yet emailed, so "Send invitations" has someone to queue.
+        services.invitations_create(wave=cls.wave_a, contacts=[Contact("dora@example.com", "Dora", "Retail")])
+
         cls.bob, cls.workspace_b = consultant_create(username="bob", workspace_name="Beta Advisory")
         cls.engagement_b = engagement_create(workspace=cls.workspace_b, name="Bolt Logistics")
 
@@ -196,6 +206,13 @@ class WorkspaceIsolationTests(TestCase):
             "surveys:rating_item_edit": {"key": "speed", **labels},
             "surveys:session_open": {"name": "Second workshop"},
             "surveys:invitation_list": {"pasted": "carla@example.com, Carla Diaz, Retail"},
+            "surveys:invitation_email": {
+                "invite_subject": "Your view of {company}",
+                "invite_body": "Hello {name}, please answer: {link}",
+                "reminders": "2",
+                "reminder_after_days": "5",
+            },
+            # Sending and retrying post nothing: they queue the wave's emails.
             "surveys:sheet_enter": answer_post_data(
                 wave,
                 items={"strengths": ["Quick answers"], "competition": [("Cheaper", "good")]},
@@ -208,8 +225,11 @@ class WorkspaceIsolationTests(TestCase):
         }
 
     def prepare(self) -> dict[str, Callable[[], object]]:
-        """Put A's data in the state a page acts on (reopening needs a closed wave)."""
-        return {"surveys:wave_open": lambda: services.wave_close(wave=self.wave_a)}
+        """Put A's data in the state a page acts on (reopening needs a closed wave, retrying a failed email)."""
+        return {
+            "surveys:wave_open": lambda: services.wave_close(wave=self.wave_a),
+            "surveys:invitation_emails_retry": lambda: invitations_send_refused(self.wave_a),
+        }
 
     def request(self, client: Client, method: str, name: str, url: str):
         """

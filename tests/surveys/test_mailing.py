@@ -105,6 +105,33 @@ class EmailTextTests:
         wave.refresh_from_db()
         assert (wave.invite_subject, wave.invite_body) == ("", "")
 
+    def test_refused_reminder_plan_leaves_the_callers_wave_as_stored(self, wave):
+        with pytest.raises(ValidationError):
+            mailing.invitation_wording_update(wave=wave, subject="Hi", body="Go: {link}", reminders=1, reminder_after_days=0)
+
+        assert (wave.invite_subject, wave.reminder_after_days) == ("", 4)
+
+    def test_name_leading_the_text_drops_cleanly_for_a_contact_without_one(self, wave):
+        mailing.invitation_wording_update(
+            wave=wave, subject="Hi", body="{name}, please answer: {link}", reminders=1, reminder_after_days=4
+        )
+
+        assert mailing.email_compose(wave=wave, name="", link="L", unsubscribe_link="U").text.startswith(
+            "please answer: L"
+        )
+
+    @pytest.mark.parametrize(
+        ("hosts", "expected"),
+        [
+            (["*", ".example.com", "survey.example.com"], "https://survey.example.com"),
+            (["*"], "http://127.0.0.1:8000"),
+        ],
+    )
+    def test_links_without_site_url_use_the_first_real_host(self, settings, hosts, expected):
+        settings.SITE_URL, settings.DEBUG, settings.ALLOWED_HOSTS = "", False, hosts
+
+        assert mailing.site_url() == expected
+
 
 class QueueAndDeliverTests:
     @pytest.fixture(autouse=True)
@@ -176,6 +203,50 @@ class QueueAndDeliverTests:
             assert mailing.invitations_send(wave=wave) == 1
         assert [m.to[0] for m in mail.outbox] == ["ada@example.com"]
 
+    def test_retry_is_refused_while_the_wave_is_closed(self, wave):
+        services.wave_close(wave=wave)
+
+        with pytest.raises(ValidationError):
+            mailing.invitation_emails_retry(wave=wave)
+
+    def test_a_reminder_cancelled_by_closing_goes_after_reopening(self, wave, django_capture_on_commit_callbacks):
+        invite(wave, ("ada@example.com", "Ada"))
+        with django_capture_on_commit_callbacks(execute=True):
+            mailing.invitations_send(wave=wave)
+        later = timezone.now() + timedelta(days=wave.reminder_after_days, hours=1)
+        with django_capture_on_commit_callbacks(execute=False):
+            assert mailing.invitation_reminders_queue(now=later) == 1
+        services.wave_close(wave=wave)
+        mailing.invitation_emails_deliver(email_ids=list(InvitationEmail.objects.values_list("pk", flat=True)))
+        assert InvitationEmail.objects.get(kind=InvitationEmail.Kind.REMINDER_1).status == InvitationEmail.Status.CANCELLED
+
+        services.wave_open(wave=wave)
+        with django_capture_on_commit_callbacks(execute=True):
+            assert mailing.invitation_reminders_queue(now=later) == 1
+
+        assert [m.subject.startswith("Reminder:") for m in mail.outbox] == [False, True]
+
+    def test_sweep_gives_up_on_an_email_whose_worker_died_at_every_try(
+        self, wave, settings, django_capture_on_commit_callbacks
+    ):
+        invite(wave, ("ada@example.com", "Ada"))
+        with django_capture_on_commit_callbacks(execute=False):
+            mailing.invitations_send(wave=wave)  # queued, not handed over
+        email = InvitationEmail.objects.get()
+        later = timezone.now()
+        for _ in range(settings.GAPSURVEY_EMAIL_MAX_ATTEMPTS):
+            assert mailing._claim(email.pk) is not None  # a worker takes it... and dies mid-send
+            later += timedelta(seconds=settings.GAPSURVEY_EMAIL_STALE_SECONDS + 1)
+            # Tries left: back to the queue, for the next worker (which dies too: its batch is
+            # never run here); none left: failed.
+            with django_capture_on_commit_callbacks(execute=False):
+                mailing.invitation_emails_sweep(now=later)
+
+        email.refresh_from_db()
+        assert email.status == InvitationEmail.Status.FAILED
+        assert "worker stopped" in email.error
+        assert mail.outbox == []
+
     def test_sweep_hands_over_emails_a_down_broker_never_took(self, wave, django_capture_on_commit_callbacks):
         invite(wave, ("ada@example.com", "Ada"))
         with django_capture_on_commit_callbacks(execute=False):
@@ -183,7 +254,8 @@ class QueueAndDeliverTests:
 
         assert mailing.invitation_emails_sweep() == 0  # not stale yet
         later = timezone.now() + timedelta(hours=1)
-        assert mailing.invitation_emails_sweep(now=later) == 1
+        with django_capture_on_commit_callbacks(execute=True):
+            assert mailing.invitation_emails_sweep(now=later) == 1
 
         assert [m.to[0] for m in mail.outbox] == ["ada@example.com"]
 
