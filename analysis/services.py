@@ -14,7 +14,7 @@ import hashlib
 import logging
 from collections import Counter
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -96,11 +96,21 @@ def analysis_after_submission(*, wave_id: int) -> None:
         logger.warning("Could not request analysis for wave %s.", wave_id, exc_info=True)
 
 
-def analysis_sweep(*, older_than_seconds: int = 120) -> int:
-    """Re-queue runs left pending (the broker was down when they were requested). Returns how many."""
-    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+def analysis_sweep(*, older_than_seconds: int = 120, now: datetime | None = None) -> int:
+    """
+    Re-queue runs left behind: pending ones (the broker was down when they were
+    requested) and running ones past the hard time limit (their worker died, and
+    the broker's redelivery came while the run still looked alive, or never).
+    ``analysis_claim`` takes either. Returns how many.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=older_than_seconds)
+    abandoned = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
     stale = list(
-        AnalysisRun.objects.filter(status=AnalysisRun.Status.PENDING, requested_at__lt=cutoff).values_list("pk", flat=True)
+        AnalysisRun.objects.filter(
+            Q(status=AnalysisRun.Status.PENDING, requested_at__lt=cutoff)
+            | Q(status=AnalysisRun.Status.RUNNING, started_at__lt=abandoned)
+        ).values_list("pk", flat=True)
     )
     for run_id in stale:
         _enqueue(run_id, 0)

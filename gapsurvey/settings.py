@@ -69,6 +69,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "gapsurvey.headers.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -201,6 +202,27 @@ CELERY_BEAT_SCHEDULE = {
     "invitation-emails-sweep": {"task": "surveys.invitation_emails_sweep_task", "schedule": 60.0},
     "invitation-reminders": {"task": "surveys.invitation_reminders_queue_task", "schedule": 900.0},
 }
+
+# --- Cache and limits on guessing ------------------------------------------------
+# Shared by every web process when Redis is there (the guessing and login limits
+# count across processes); per process otherwise (the embedded default).
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "gapsurvey"}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+# Wrong links or workshop codes one address may try before waiting (gapsurvey/throttle.py).
+GAPSURVEY_GUESS_LIMIT = env_int("GAPSURVEY_GUESS_LIMIT", 30)
+GAPSURVEY_GUESS_WINDOW_SECONDS = env_int("GAPSURVEY_GUESS_WINDOW_SECONDS", 600)
+# Failed logins per account (and four times as many per address) before waiting.
+GAPSURVEY_LOGIN_LIMIT = env_int("GAPSURVEY_LOGIN_LIMIT", 5)
+GAPSURVEY_LOGIN_WINDOW_SECONDS = env_int("GAPSURVEY_LOGIN_WINDOW_SECONDS", 900)
+# Behind a proxy that appends the client's address to X-Forwarded-For (and only then).
+USE_X_FORWARDED_FOR = env_bool("USE_X_FORWARDED_FOR", False)
+# Part of every limit's cache key; the test suite gives each test its own.
+GAPSURVEY_THROTTLE_NAMESPACE = "v1"
 
 # --- Security ------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

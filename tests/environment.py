@@ -25,3 +25,14 @@ os.environ.setdefault("DEBUG", "1")
 os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-not-used-anywhere-else-0123456789abcdef")
 # Submissions queue no analysis unless a test asks for it (tests that do override the setting).
 os.environ.setdefault("ANALYSIS_ON_SUBMIT", "0")
+
+
+import uuid  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _own_guessing_and_login_counts(settings):
+    """Each test counts wrong links and failed logins afresh (gapsurvey/throttle.py keys by this)."""
+    settings.GAPSURVEY_THROTTLE_NAMESPACE = uuid.uuid4().hex

@@ -7,6 +7,7 @@ Compose schema (.ci/run); these tests check what the schema cannot: that the
 stack has the services the app needs and runs the right commands.
 """
 
+import json
 import os
 import re
 import secrets
@@ -128,6 +129,27 @@ def production_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return env
 
 
+def _wsgi_get(env: dict[str, str], path: str, *, before: str = "") -> dict:
+    """GET ``path`` from the production WSGI app in a fresh process, as an HTTPS request from the proxy."""
+    probe = (
+        "import io, json, sys\n"
+        "from gapsurvey.wsgi import application\n"
+        + before
+        + "captured = {}\n"
+        f"environ = {{'REQUEST_METHOD': 'GET', 'PATH_INFO': {path!r}, 'SERVER_NAME': 'example.com',\n"
+        "           'SERVER_PORT': '443', 'HTTP_HOST': 'example.com', 'wsgi.url_scheme': 'https',\n"
+        "           'wsgi.input': io.BytesIO(), 'wsgi.errors': sys.stderr}\n"
+        "def start(status, headers): captured.update(status=status, headers=dict(headers))\n"
+        "captured['body'] = b''.join(application(environ, start)).decode()\n"
+        "print(json.dumps(captured))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 class ProductionSettingsTests:
     def test_static_files_collect_into_the_hashed_manifest(self, production_env):
         static_root = Path(production_env["PYTHONPATH"].split(os.pathsep)[0]) / "static"
@@ -156,21 +178,31 @@ class ProductionSettingsTests:
     def test_wsgi_application_loads_every_view_up_front_and_serves(self, production_env):
         # What gunicorn imports: the views (and pandas, Plotly under them) load before the first
         # request, and what loading made is frozen out of the garbage collector's full passes.
-        probe = (
-            "import gc, io, sys\n"
-            "from gapsurvey.wsgi import application\n"
-            "assert 'analysis.views' in sys.modules and 'surveys.views.customers' in sys.modules\n"
-            "assert gc.get_freeze_count() > 10000, gc.get_freeze_count()\n"
-            "statuses = []\n"
-            "environ = {'REQUEST_METHOD': 'GET', 'PATH_INFO': '/healthz', 'SERVER_NAME': 'example.com',\n"
-            "           'SERVER_PORT': '443', 'HTTP_HOST': 'example.com', 'wsgi.url_scheme': 'https',\n"
-            "           'wsgi.input': io.BytesIO(), 'wsgi.errors': sys.stderr}\n"
-            "body = b''.join(application(environ, lambda status, headers: statuses.append(status)))\n"
-            "print(statuses[0], body.decode())\n"
-        )
-        result = subprocess.run(
-            [sys.executable, "-c", probe], cwd=REPO_ROOT, env=production_env, capture_output=True, text=True, timeout=120
+        captured = _wsgi_get(
+            production_env,
+            "/healthz",
+            before=(
+                "import gc\n"
+                "assert 'analysis.views' in sys.modules and 'surveys.views.customers' in sys.modules\n"
+                "assert gc.get_freeze_count() > 10000, gc.get_freeze_count()\n"
+            ),
         )
 
-        assert result.returncode == 0, result.stderr
-        assert result.stdout.strip() == "200 OK ok"
+        assert (captured["status"], captured["body"]) == ("200 OK", "ok")
+
+    def test_production_responses_carry_the_security_headers(self, production_env):
+        captured = _wsgi_get(production_env, "/accounts/login/")
+        headers = captured["headers"]
+
+        assert captured["status"] == "200 OK"
+        assert headers["Strict-Transport-Security"].startswith("max-age=31536000")
+        assert headers["X-Frame-Options"] == "DENY"
+        assert headers["Referrer-Policy"] == "same-origin"
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["Cross-Origin-Opener-Policy"] == "same-origin"
+        policy = dict(directive.strip().split(" ", 1) for directive in headers["Content-Security-Policy"].split(";"))
+        assert policy["default-src"] == "'self'"
+        assert policy["script-src"] == "'self'"
+        assert policy["style-src"] == "'self'"
+        assert policy["frame-ancestors"] == "'none'"
+        assert policy["object-src"] == "'none'"

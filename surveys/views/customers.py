@@ -7,6 +7,7 @@ from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -237,10 +238,7 @@ def invitation_email(request, slug, number):
         else:
             messages.success(request, "Invitation email saved.")
             return redirect("surveys:invitation_email", slug=slug, number=number)
-    try:
-        chosen = int(request.GET.get("contact", ""))
-    except ValueError:
-        chosen = None
+    chosen = _chosen_contact(request)
     return render(
         request,
         "surveys/invitation_email.html",
@@ -250,11 +248,36 @@ def invitation_email(request, slug, number):
             "form": form,
             "default_body": DEFAULT_BODY,
             "preview": selectors.invitation_email_preview(wave, chosen),
+            "chosen": chosen,
             "contacts": wave.invitations.order_by("email").values("pk", "email", "name")[:PREVIEW_CHOICES],
             "to_send": selectors.invitations_to_send_count(wave),
             "failed": selectors.invitation_emails_failed_count(wave),
         },
     )
+
+
+# The email's own HTML, for the preview frame: emails carry inline styles, so this one
+# response gets a policy of its own (no scripts, no fetches, sandboxed) and may be framed
+# by this site's pages only.
+EMAIL_PREVIEW_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox; frame-ancestors 'self'"
+
+
+@login_required
+@require_GET
+@xframe_options_sameorigin
+def invitation_email_html(request, slug, number):
+    wave = selectors.wave_for_user(request.user, slug, number)
+    preview = selectors.invitation_email_preview(wave, _chosen_contact(request))
+    response = HttpResponse(preview.composed.html, content_type="text/html; charset=utf-8")
+    response["Content-Security-Policy"] = EMAIL_PREVIEW_POLICY
+    return response
+
+
+def _chosen_contact(request) -> int | None:
+    try:
+        return int(request.GET.get("contact", ""))
+    except ValueError:
+        return None
 
 
 @login_required

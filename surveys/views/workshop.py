@@ -12,6 +12,8 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from gapsurvey import throttle
+
 from .. import selectors, services
 from ..forms import AnswerSheet, JoinForm, SessionOpenForm, SubmissionKeyForm, new_submission_key
 from ..models import Group, WorkshopSession
@@ -113,6 +115,7 @@ def join(request):
         if session is not None and session.wave.is_open:
             return redirect("public:leader_answer", code=session.code)
         form.add_error("code", "No open session has this code. Check the code on the screen and try again.")
+        throttle.record(throttle.guesses(), throttle.client_ip(request))  # a wrong code counts as a guess
     return render(request, "public/join.html", {"form": form})
 
 

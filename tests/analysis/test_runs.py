@@ -10,13 +10,16 @@ import importlib
 import io
 import json
 import time
+from datetime import timedelta
 
 import pytest
 from django.apps import apps as django_apps
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db.models import F
 from django.test import override_settings
 from django.urls import reverse
+from django.utils import timezone
 
 from analysis import services as analysis_services
 from analysis.models import AnalysisRun, TextEmbedding, Theme
@@ -213,6 +216,31 @@ class RunTaskTests:
         run.refresh_from_db()
         assert run.status == AnalysisRun.Status.FAILED and run.error
         assert run_served(wave) == good
+
+    def test_sweep_queues_a_run_the_broker_never_took(self):
+        wave = self._wave_with_answers()
+        run = analysis_services.analysis_request(wave=wave, trigger=AnalysisRun.Trigger.MANUAL, countdown=0)
+        # The on-commit hand-over never ran here, as when Redis was down.
+
+        assert analysis_services.analysis_sweep() == 0  # too recent to call lost
+        assert analysis_services.analysis_sweep(now=timezone.now() + timedelta(minutes=5)) == 1
+
+        run.refresh_from_db()
+        assert run.status == AnalysisRun.Status.DONE
+
+    def test_sweep_finishes_a_run_whose_worker_died_mid_run(self, settings):
+        wave = self._wave_with_answers()
+        run = analysis_services.analysis_request(wave=wave, trigger=AnalysisRun.Trigger.MANUAL, countdown=0)
+        assert analysis_services.analysis_claim(run_id=run.pk) is not None  # a worker takes it, then dies
+
+        assert analysis_services.analysis_sweep() == 0  # still within its time limit: maybe alive
+        limit = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 61)
+        AnalysisRun.objects.filter(pk=run.pk).update(started_at=F("started_at") - limit)  # time passes
+        assert analysis_services.analysis_sweep() == 1
+
+        run.refresh_from_db()
+        assert run.status == AnalysisRun.Status.DONE and run.attempts == 2
+        assert run_served(wave) == run
 
     def test_requests_while_one_is_queued_share_it(self):
         wave = self._wave_with_answers(1)

@@ -130,7 +130,7 @@ class DashboardBrowserTests:
         page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
         assert problems.statuses.get("/static/vendor/plotly/plotly.min.js") == 200, problems.statuses
         assert problems.statuses.get("/static/js/dashboard.js") == 200, problems.statuses
-        assert problems.errors == []
+        assert problems.errors == [], "\n".join(problems.errors)
 
         # Click the widest bar of "What we do well": Plotly's drag layer takes the
         # click (not the <path>), so click at the bar's centre with the mouse.
@@ -153,4 +153,4 @@ class DashboardBrowserTests:
         html = page.content().lower()
         leaked = [email for email, token in invitations if email.lower() in html or token.lower() in html]
         assert leaked == [], f"respondent identity shown on the theme page: {leaked[:3]}"
-        assert problems.errors == []
+        assert problems.errors == [], "\n".join(problems.errors)
