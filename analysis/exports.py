@@ -13,6 +13,7 @@ the file, never by database id, name or email.
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterable, Iterator
 from typing import IO, BinaryIO
 
@@ -34,6 +35,10 @@ PSEUDONYM_PREFIX = {Group.LEADERSHIP: "L", Group.STAFF: "S", Group.CUSTOMER: "C"
 # A spreadsheet treats a cell starting with one of these as a formula (OWASP
 # "CSV injection"; tab and carriage return included as OWASP advises).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+# What an XLSX cell cannot hold: the control characters openpyxl refuses, and U+FFFE
+# and U+FFFF, which XML forbids (openpyxl writes them, and the file then fails to open).
+XLSX_ILLEGAL_CHARACTERS = re.compile(ILLEGAL_CHARACTERS_RE.pattern + "|[\ufffe\uffff]")
 
 # Rows fetched per round trip: 60,000 items stream in bounded memory.
 CHUNK_SIZE = 2000
@@ -131,9 +136,9 @@ def _cells(row: dict[str, object]) -> list[str]:
 
 
 def _xlsx_cells(row: dict[str, object]) -> list[str]:
-    # Drop the control characters XLSX cannot hold *before* neutralising: "\x01=1" must not become "=1".
+    # Drop what XLSX cannot hold *before* neutralising: "\x01=1" must not become "=1".
     values = ("" if row.get(column) is None else str(row.get(column)) for column in COLUMNS)
-    return [neutralise(ILLEGAL_CHARACTERS_RE.sub("", value)) for value in values]
+    return [neutralise(XLSX_ILLEGAL_CHARACTERS.sub("", value)) for value in values]
 
 
 def csv_lines(rows: Iterable[dict[str, object]]) -> Iterator[str]:
@@ -164,7 +169,7 @@ def write_xlsx(rows: Iterable[dict[str, object]], file: BinaryIO | str) -> int:
     """Write one worksheet "Items" to a binary file or path; return the row count.
 
     Every cell is a string (after ``neutralise`` none starts with "=", so openpyxl
-    never stores a formula). Control characters XLSX cannot hold are dropped.
+    never stores a formula). Characters XLSX cannot hold are dropped.
     """
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("Items")

@@ -1,8 +1,10 @@
 from django import forms
 
+from surveys.validators import validate_plain_text
+
 
 class ThemeRenameForm(forms.Form):
-    label = forms.CharField(label="Theme name", max_length=200)
+    label = forms.CharField(label="Theme name", max_length=200, validators=[validate_plain_text])
 
 
 class ThemeMergeForm(forms.Form):
@@ -13,6 +15,10 @@ class ThemeMergeForm(forms.Form):
         self.fields["target"].choices = [("", "Choose a theme…")] + choices
 
 
+# Item ids are 64-bit keys: a larger number names no item, and SQLite cannot even look it up.
+MAX_ITEM_ID = 2**63 - 1
+
+
 class ItemIdsField(forms.Field):
     """One or more item ids, as ticked checkboxes post them."""
 
@@ -21,9 +27,12 @@ class ItemIdsField(forms.Field):
     def to_python(self, value) -> list[int]:
         values = value if isinstance(value, (list, tuple)) else [value] if value else []
         try:
-            return [int(v) for v in values]
+            ids = [int(v) for v in values]
         except (TypeError, ValueError):
             raise forms.ValidationError("Items are given by number.") from None
+        if not all(0 < item_id <= MAX_ITEM_ID for item_id in ids):
+            raise forms.ValidationError("Items are given by number.")
+        return ids
 
     def validate(self, value) -> None:
         if not value:

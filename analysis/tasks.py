@@ -24,6 +24,9 @@ RETRYABLE = (OperationalError, InterfaceError)
     acks_late=True,
     reject_on_worker_lost=True,
     max_retries=3,
+    # Nothing reads the result; without this, queueing subscribes to it in the Redis result
+    # backend, which retries for ~20 s when Redis is down (every submission would wait that long).
+    ignore_result=True,
 )
 def analysis_run_task(self, run_id: int) -> str:
     run = services.analysis_claim(run_id=run_id)

@@ -154,7 +154,10 @@ def theme_rename(request, slug, number, theme_id):
             _recompute_after_edit(wave)
             messages.success(request, f"Theme renamed to “{theme.display_label}”. It keeps this name in later analyses.")
     else:
-        messages.error(request, "Give the theme a name (at most 200 characters).")
+        if form.has_error("label", "required"):
+            messages.error(request, "Give the theme a name (at most 200 characters).")
+        else:
+            messages.error(request, "Theme name: " + " ".join(form.errors["label"]))
     return redirect("analysis:theme_detail", slug=slug, number=number, theme_id=theme.pk)
 
 

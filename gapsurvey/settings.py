@@ -194,7 +194,12 @@ CELERY_RESULT_EXPIRES = 3600
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A task taken by a worker that died (acks_late) goes back to the queue after this long.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+    # Queueing from a web request gives up at once when Redis is down (the sweep queues the run
+    # later) instead of retrying the connection for ~6 s while the customer waits.
+    "max_retries": 0,
+}
 CELERY_TIMEZONE = TIME_ZONE
 # Every periodic task, in one place (run by `celery beat`).
 CELERY_BEAT_SCHEDULE = {
@@ -208,7 +213,13 @@ CELERY_BEAT_SCHEDULE = {
 # count across processes); per process otherwise (the embedded default).
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "gapsurvey"}
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "gapsurvey",
+            # A Redis that drops packets must not hang public pages (gapsurvey/throttle.py gives up).
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )

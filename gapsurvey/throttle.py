@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import time
 from dataclasses import dataclass
 
@@ -18,6 +19,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.http import Http404
 from django.shortcuts import render
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -57,21 +60,35 @@ def _key(limit: Limit, who: str) -> str:
     return f"throttle:{settings.GAPSURVEY_THROTTLE_NAMESPACE}:{limit.scope}:{digest}:{window}"
 
 
+# With the cache (Redis) down the limits are not enforced rather than every public page and
+# login failing: a customer's answer matters more than a count of wrong links.
+
+
 def exceeded(limit: Limit, who: str) -> bool:
-    return (cache.get(_key(limit, who)) or 0) >= limit.count
+    try:
+        return (cache.get(_key(limit, who)) or 0) >= limit.count
+    except Exception:
+        logger.warning("Could not read the %s limit; not enforced.", limit.scope, exc_info=True)
+        return False
 
 
 def record(limit: Limit, who: str) -> None:
     key = _key(limit, who)
-    cache.add(key, 0, timeout=limit.seconds)
     try:
-        cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=limit.seconds)
+        cache.add(key, 0, timeout=limit.seconds)
+        try:
+            cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, timeout=limit.seconds)
+    except Exception:
+        logger.warning("Could not count a %s failure.", limit.scope, exc_info=True)
 
 
 def reset(limit: Limit, who: str) -> None:
-    cache.delete(_key(limit, who))
+    try:
+        cache.delete(_key(limit, who))
+    except Exception:
+        logger.warning("Could not reset the %s count.", limit.scope, exc_info=True)
 
 
 def too_many(request, limit: Limit):

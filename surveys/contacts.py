@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
+from .importing import csv_records
 from .services import Contact
+from .validators import control_character
 
 # A contact list is a few thousand lines; anything far bigger is a wrong file.
 MAX_CONTACT_BYTES = 2 * 1024 * 1024
@@ -23,18 +26,15 @@ def parse_contacts(text: str, *, has_header: bool) -> tuple[list[Contact], list[
     """
     errors: list[str] = []
     contacts: list[Contact] = []
-    reader = csv.reader(io.StringIO(text), skipinitialspace=True)
+    records = _records(text, errors)
     columns = {"email": 0, "name": 1, "segment": 2}
-    line = 0
     if has_header:
-        header = next(reader, None)
-        line = reader.line_num
-        names = [h.strip().lower() for h in header or []]
+        _, header = next(records, (1, []))
+        names = [h.strip().lower() for h in header]
         if "email" not in names:
-            return [], ["line 1: the header has no “email” column (expected email, name, segment)."]
+            return [], errors or ["line 1: the header has no “email” column (expected email, name, segment)."]
         columns = {name: names.index(name) if name in names else None for name in columns}
-    for row in reader:
-        start, line = line + 1, reader.line_num
+    for start, row in records:
         if not any(cell.strip() for cell in row):
             continue
 
@@ -49,6 +49,10 @@ def parse_contacts(text: str, *, has_header: bool) -> tuple[list[Contact], list[
             errors.append(f"line {start}: “{email[:80]}” is not a valid email address.")
             continue
         name, segment = cell("name"), cell("segment")
+        for column, value in (("name", name), ("segment", segment)):
+            found = control_character(value)
+            if found:
+                errors.append(f"line {start}: the {column} contains an invisible {found}; remove it.")
         if len(name) > 200:
             errors.append(f"line {start}: the name is longer than 200 characters.")
         if len(segment) > 120:
@@ -59,6 +63,11 @@ def parse_contacts(text: str, *, has_header: bool) -> tuple[list[Contact], list[
     if not contacts and not errors:
         errors.append("No contacts found.")
     return contacts, errors
+
+
+def _records(text: str, errors: list[str]) -> Iterator[tuple[int, list[str]]]:
+    reader = csv.reader(io.StringIO(text), skipinitialspace=True)
+    return csv_records(reader, lambda line, problem: errors.append(f"line {line}: {problem}."))
 
 
 def read_upload(upload) -> tuple[str | None, str | None]:

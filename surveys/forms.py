@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from django import forms
@@ -21,6 +22,7 @@ from .models import (
     Wave,
 )
 from .services import Answers, ItemInput, RatingInput, SheetDetails
+from .validators import validate_plain_text
 
 TAG_LABELS = {
     "good": "Good",
@@ -34,10 +36,20 @@ TAG_LABELS = {
 EXTRA_ITEM_ROWS = 3
 
 
+class PlainTextMixin:
+    """Every text field of the form refuses control characters (``validators.py`` says why)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            if isinstance(field, forms.CharField):
+                field.validators.append(validate_plain_text)
+
+
 # --- Consultant set-up ----------------------------------------------------------
 
 
-class EngagementCreateForm(forms.Form):
+class EngagementCreateForm(PlainTextMixin, forms.Form):
     name = forms.CharField(label="Company name", max_length=200)
     slug = forms.SlugField(
         label="Short name (optional)",
@@ -47,17 +59,17 @@ class EngagementCreateForm(forms.Form):
     )
 
 
-class EngagementSettingsForm(forms.ModelForm):
+class EngagementSettingsForm(PlainTextMixin, forms.ModelForm):
     class Meta:
         model = Engagement
         fields = ["name", "min_individuals", "min_staff_sheets"]
 
 
-class DepartmentForm(forms.Form):
+class DepartmentForm(PlainTextMixin, forms.Form):
     name = forms.CharField(label="Department", max_length=120)
 
 
-class WaveForm(forms.ModelForm):
+class WaveForm(PlainTextMixin, forms.ModelForm):
     class Meta:
         model = Wave
         fields = ["title", "opens_on", "closes_on", "open_link_enabled", "target_leadership", "target_staff", "target_customer"]
@@ -75,28 +87,43 @@ class WaveForm(forms.ModelForm):
         return cleaned
 
 
-class QuestionWordingForm(forms.ModelForm):
+class QuestionWordingForm(PlainTextMixin, forms.ModelForm):
     class Meta:
         model = Question
         fields = ["text_leadership", "text_staff", "text_customer"]
         widgets = {name: forms.Textarea(attrs={"rows": 2}) for name in fields}
 
 
-QuestionWordingFormSet = forms.modelformset_factory(Question, form=QuestionWordingForm, extra=0)
+class BaseQuestionWordingFormSet(forms.BaseModelFormSet):
+    """
+    The wave's questions as the page lists them. A post with a row that is not
+    one of them (a row added, an id dropped or pointing elsewhere) was made by
+    hand: refused as a whole, with a message, instead of failing on save.
+    """
+
+    def clean(self):
+        super().clean()
+        if any(form.instance.pk is None for form in self.forms):
+            raise ValidationError("The form does not match this wave's questions: reload the page and try again.")
 
 
-class RatingItemForm(forms.ModelForm):
+QuestionWordingFormSet = forms.modelformset_factory(
+    Question, form=QuestionWordingForm, formset=BaseQuestionWordingFormSet, extra=0
+)
+
+
+class RatingItemForm(PlainTextMixin, forms.ModelForm):
     class Meta:
         model = RatingItem
         fields = ["key", "label_leadership", "label_staff", "label_customer"]
         help_texts = {"key": "A short id used in imports and exports, e.g. “speed”."}
 
 
-class SessionOpenForm(forms.Form):
+class SessionOpenForm(PlainTextMixin, forms.Form):
     name = forms.CharField(label="Session name (optional)", max_length=200, required=False)
 
 
-class ContactsForm(forms.Form):
+class ContactsForm(PlainTextMixin, forms.Form):
     """Contacts pasted as lines ``email, name, segment`` or uploaded as CSV."""
 
     pasted = forms.CharField(
@@ -121,7 +148,7 @@ class ContactsForm(forms.Form):
 _PLACEHOLDER_HELP = ", ".join("{" + name + "}" for name in PLACEHOLDERS)
 
 
-class InvitationWordingForm(forms.Form):
+class InvitationWordingForm(PlainTextMixin, forms.Form):
     """
     The customer invitation email's wording and reminder plan. Placeholders
     and the required {link} are checked by the service, which owns the rules.
@@ -171,6 +198,7 @@ class ItemForm(forms.Form):
         self.fields["text"] = forms.CharField(
             required=False,
             max_length=settings.GAPSURVEY_ITEM_MAX_LENGTH,
+            validators=[validate_plain_text],
             widget=forms.TextInput(attrs={"class": "form-control", "autocomplete": "off"}),
         )
         if self.tags:
@@ -348,13 +376,29 @@ def new_submission_key() -> str:
     return uuid.uuid4().hex
 
 
+_SUBMISSION_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+class SubmissionKeyField(forms.CharField):
+    """
+    A key as ``new_submission_key`` makes it, or none. Anything else (a forged
+    or mangled post) counts as no key: that post only loses the guard against
+    storing twice, where refusing it would fail a form on a hidden field that
+    nobody can see or correct.
+    """
+
+    def clean(self, value) -> str:
+        value = self.to_python(value)
+        return value if _SUBMISSION_KEY.fullmatch(value) else ""
+
+
 class SubmissionKeyForm(forms.Form):
     """A per-render key: the same form posted twice stores one response."""
 
-    submission_key = forms.CharField(widget=forms.HiddenInput, max_length=64, required=False)
+    submission_key = SubmissionKeyField(widget=forms.HiddenInput, max_length=64, required=False)
 
 
-class SheetDetailsForm(forms.Form):
+class SheetDetailsForm(PlainTextMixin, forms.Form):
     group_name = forms.CharField(label="Group name", max_length=120)
     department = forms.CharField(
         label="Department",
@@ -382,7 +426,7 @@ class SheetDetailsForm(forms.Form):
         )
 
 
-class SegmentForm(forms.Form):
+class SegmentForm(PlainTextMixin, forms.Form):
     segment = forms.CharField(
         label="Which best describes you? (optional)",
         max_length=120,
@@ -391,7 +435,7 @@ class SegmentForm(forms.Form):
     )
 
 
-class JoinForm(forms.Form):
+class JoinForm(PlainTextMixin, forms.Form):
     code = forms.CharField(
         label="Session code",
         max_length=12,
@@ -403,3 +447,16 @@ class JoinForm(forms.Form):
 
 
 GROUP_LABELS = dict(Group.choices)
+
+
+class ContactsEraseForm(forms.Form):
+    """Erase one contact (``contact``) or, with ``everyone`` ticked, every contact of the wave."""
+
+    contact = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    everyone = forms.BooleanField(required=False, label="Yes, erase every contact's details in this wave")
+
+    def clean(self):
+        cleaned = super().clean()
+        if not cleaned.get("everyone") and not cleaned.get("contact"):
+            raise ValidationError("Choose a contact to erase, or tick the box to erase every contact.")
+        return cleaned

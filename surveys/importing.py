@@ -20,7 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from django.template.defaultfilters import filesizeformat
 
 from .models import QUESTION_TAGS, RATING_MAX, RATING_MIN, STAFF_MEMBERS_MAX, STAFF_MEMBERS_MIN, Group, Respondent
 from .services import ImportedRespondent, ImportRejected, ItemInput, LineError, RatingInput
+from .validators import control_character
 
 COLUMNS = ("group", "respondent", "department", "members", "question", "tag", "text")
 RATING_PREFIX = "rating:"
@@ -131,18 +132,11 @@ class _Parser:
         # newline="" lets the csv module see the line endings inside quoted values,
         # and reader.line_num then counts physical lines, as an editor does.
         reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-        end_of_previous = 0
-        while True:
-            start = end_of_previous + 1
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as error:
-                # The reader cannot find its footing again after malformed quoting.
-                self.error(start, f"{_csv_problem(error)}; rows after it were not checked")
-                return
-            end_of_previous = reader.line_num
+
+        def malformed(line: int, problem: str) -> None:
+            self.error(line, f"{problem}; rows after it were not checked")
+
+        for start, cells in csv_records(reader, malformed):
             if cells:
                 yield start, cells
 
@@ -172,6 +166,13 @@ class _Parser:
             )
             return
         value = {name: (cells[index] if index < len(cells) else "") for name, index in columns.items()}
+        controls = {name: control_character(text) for name, text in value.items()}
+        if any(controls.values()):
+            # Said before anything else, and alone: the other messages quote the values.
+            for name, found in controls.items():
+                if found:
+                    self.error(line, f"the {name} contains an invisible {found}; remove it")
+            return
         group = value["group"].strip().lower()
         ref = value["respondent"].strip()
         if group not in Group.values:
@@ -301,7 +302,27 @@ class _Parser:
         return RatingInput(item_key=item, value=int(text)) if ok else None
 
 
-def _csv_problem(error: csv.Error) -> str:
+def csv_records(reader, on_error: Callable[[int, str], None]) -> Iterator[tuple[int, list[str]]]:
+    """
+    The records of a ``csv.reader`` with the line each starts on. Malformed CSV
+    ends them, reported to ``on_error`` with its line and what is wrong: the
+    reader cannot find its footing again after it.
+    """
+    end_of_previous = 0
+    while True:
+        start = end_of_previous + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            on_error(start, csv_problem(error))
+            return
+        end_of_previous = reader.line_num
+        yield start, cells
+
+
+def csv_problem(error: csv.Error) -> str:
     # The csv module's messages are terse; these are the ones a hand-edited file runs into.
     detail = str(error)
     if "unexpected end of data" in detail:

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import SHA256
 from django.utils import timezone
 
 # Staff groups are meant to be 6-8 people; a sheet for 2-20 is accepted.
@@ -25,6 +26,33 @@ RATING_MAX = 5
 def new_token() -> str:
     """An unguessable public token: 32 random bytes (256 bits), URL-safe."""
     return secrets.token_urlsafe(32)
+
+
+class TokenSHA256(SHA256):
+    """
+    SHA256 in hex, as Django's, but on PostgreSQL with the built-in sha256()
+    instead of pgcrypto's digest(). Tokens are URL-safe base64, so the cast to
+    bytea reads them byte for byte (it would only interpret backslashes).
+    """
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return self.as_sql(compiler, connection, template="ENCODE(SHA256((%(expressions)s)::bytea), 'hex')", **extra_context)
+
+
+def token_digest_of(field: str) -> models.GeneratedField:
+    """
+    The SHA-256 of a token column, computed by the database and indexed. Public
+    links are looked up by this digest, never by the token itself, and the token
+    is then compared in constant time (``surveys.selectors``): how long a lookup
+    takes says nothing about how much of a guessed token was right.
+    """
+    return models.GeneratedField(
+        expression=TokenSHA256(field),
+        output_field=models.CharField(max_length=64, null=True),
+        db_persist=True,
+        db_index=True,  # unique already, as the token is
+        editable=False,
+    )
 
 
 class Group(models.TextChoices):
@@ -118,6 +146,8 @@ class Wave(models.Model):
     closes_on = models.DateField(null=True, blank=True)
     staff_token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
     open_link_token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
+    staff_token_digest = token_digest_of("staff_token")
+    open_link_token_digest = token_digest_of("open_link_token")
     open_link_enabled = models.BooleanField(
         default=True, help_text="An anonymous customer link for focus groups and kiosks."
     )
@@ -235,6 +265,7 @@ class Invitation(models.Model):
     name = models.CharField(max_length=200, blank=True)
     segment = models.CharField(max_length=120, blank=True)
     token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
+    token_digest = token_digest_of("token")
     created_at = models.DateTimeField(auto_now_add=True)
     # The funnel: link first visited, answering begun (first input or a posted form), answers stored.
     opened_at = models.DateTimeField(null=True, blank=True)
@@ -335,6 +366,7 @@ class Respondent(models.Model):
     )
     # A staff draft's private link.
     edit_token = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
+    edit_token_digest = token_digest_of("edit_token")
     # One per rendered form: a form posted twice stores one respondent.
     submission_key = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)

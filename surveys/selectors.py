@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -58,22 +60,34 @@ def sheet_for_user(user: AbstractBaseUser, slug: str, number: int, sheet_id: int
     )
 
 
+def _by_token(queryset: QuerySet, field: str, token: str):
+    """
+    The row whose ``field`` holds this public token, or 404. Found by the
+    token's SHA-256 (an indexed column the database computes), then checked
+    with a constant-time comparison: neither step's timing depends on how much
+    of a guessed token matches a real one.
+    """
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    found = queryset.filter(**{f"{field}_digest": digest}).first()
+    if found is None or not secrets.compare_digest(getattr(found, field).encode(), token.encode()):
+        raise Http404("No such link.")
+    return found
+
+
 def wave_by_staff_token(token: str) -> Wave:
-    return get_object_or_404(Wave.objects.select_related("engagement"), staff_token=token)
+    return _by_token(Wave.objects.select_related("engagement"), "staff_token", token)
 
 
 def wave_by_open_link_token(token: str) -> Wave:
-    return get_object_or_404(Wave.objects.select_related("engagement"), open_link_token=token)
+    return _by_token(Wave.objects.select_related("engagement"), "open_link_token", token)
 
 
 def staff_sheet_by_edit_token(token: str) -> Respondent:
-    return get_object_or_404(
-        Respondent.objects.select_related("wave__engagement"), edit_token=token, group=Group.STAFF
-    )
+    return _by_token(Respondent.objects.select_related("wave__engagement").filter(group=Group.STAFF), "edit_token", token)
 
 
 def invitation_by_token(token: str) -> Invitation:
-    return get_object_or_404(Invitation.objects.select_related("wave__engagement"), token=token)
+    return _by_token(Invitation.objects.select_related("wave__engagement"), "token", token)
 
 
 def session_by_code(code: str) -> WorkshopSession:

@@ -654,6 +654,22 @@ def invitations_create(*, wave: Wave, contacts: list[Contact]) -> tuple[int, int
     return len(created), merged
 
 
+@transaction.atomic
+def contacts_erase(*, wave: Wave, invitation_ids: list[int] | None = None) -> int:
+    """
+    Erase contacts' personal data on request: their email address, name and
+    every email sent to them go; answers they gave stay, anonymous, with their
+    segment. ``invitation_ids`` None erases every contact of the wave. Returns
+    how many were erased.
+    """
+    invitations = wave.invitations.all()
+    if invitation_ids is not None:
+        invitations = invitations.filter(pk__in=invitation_ids)
+    # Respondent.invitation is SET_NULL and InvitationEmail cascades: one delete does it.
+    _total, by_model = invitations.delete()
+    return by_model.get(Invitation._meta.label, 0)
+
+
 def invitation_mark_opened(*, invitation: Invitation) -> None:
     # Conditional update: only the first visit is recorded, without a read-modify-write race.
     Invitation.objects.filter(pk=invitation.pk, opened_at__isnull=True).update(opened_at=timezone.now())

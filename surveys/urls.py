@@ -36,6 +36,7 @@ urlpatterns = [
     path(wave + "invitations/", customers.invitation_list, name="invitation_list"),
     path(wave + "invitations/email/", customers.invitation_email, name="invitation_email"),
     path(wave + "invitations/email/preview/", customers.invitation_email_html, name="invitation_email_html"),
+    path(wave + "invitations/erase/", customers.contacts_erase, name="contacts_erase"),
     path(wave + "invitations/send/", customers.invitations_send, name="invitations_send"),
     path(wave + "invitations/retry/", customers.invitation_emails_retry, name="invitation_emails_retry"),
     path(wave + "sheets/", staff.sheet_list, name="sheet_list"),

@@ -8,14 +8,19 @@ its settings, which happens before any conftest.py is loaded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email
 import email.policy
 import logging
 import os
+import pwd
+import shlex
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -25,18 +30,28 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.request import urlopen
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-# A cold worker (Django setup, pandas import, broker connection) starts in a few
-# seconds; the bound only guards against hanging a CI run forever.
+# A cold worker or app server (Django setup, pandas import, broker connection)
+# starts in a few seconds; the bound only guards against hanging a CI run forever.
 WORKER_START_TIMEOUT = 60
 # A warm shutdown lets the current task finish; past this the worker is killed.
 WORKER_STOP_TIMEOUT = 20
 # Fixtures that run a real worker: a test asking for one gets no eager tasks.
 WORKER_FIXTURES = {"celery_worker_process", "celery_worker_factory"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # CI's `timeout` ends an overlong run with SIGTERM, which would kill this process on the spot.
+    # Raised as KeyboardInterrupt instead, it lets pytest run every fixture's teardown, so no
+    # worker or server a test started (each in a session of its own, out of the signal's reach)
+    # outlives the run.
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
 def _running_in_ci() -> bool:
@@ -49,6 +64,18 @@ def _skip_or_fail(reason: str) -> None:
     if _running_in_ci():
         pytest.fail(f"{reason} (CI is set, so this is an error, not a skip)", pytrace=False)
     pytest.skip(reason)
+
+
+def wait_until(
+    condition: Callable[[], object], *, what: str, timeout: float = 60, state: Callable[[], object] = lambda: None
+) -> object:
+    """Poll ``condition`` until it returns something true, and return that; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"no {what} within {timeout} s; state: {state()}", pytrace=False)
+        time.sleep(0.05)
+    return value
 
 
 def free_port() -> int:
@@ -65,6 +92,7 @@ class CeleryWorker:
     process: subprocess.Popen
     nodename: str
     log_path: Path
+    broker_url: str
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -133,15 +161,39 @@ def _worker_urls() -> tuple[str, str]:
     return urlunsplit(urlsplit(database_url)._replace(path="/" + quote(test_database))), redis_url
 
 
-def celery_worker_start(log_dir: Path, *, env: dict[str, str] | None = None, concurrency: int = 1) -> CeleryWorker:
+def broker_app(redis_url: str):
+    """
+    A Celery app talking to the broker at ``redis_url``, to ping workers and
+    send tasks by name: this process's own app for the session's broker (its
+    settings read ``REDIS_URL`` once, at import), else a bare client.
+    """
+    from gapsurvey.celery import app
+
+    if redis_url == app.conf.broker_url:
+        return app
+    if redis_url not in _broker_clients:
+        from celery import Celery
+
+        _broker_clients[redis_url] = Celery("gapsurvey-test-client", broker=redis_url, set_as_current=False)
+    return _broker_clients[redis_url]
+
+
+_broker_clients: dict[str, object] = {}
+
+
+def celery_worker_start(
+    log_dir: Path, *, env: dict[str, str] | None = None, concurrency: int = 1, redis_url: str | None = None
+) -> CeleryWorker:
     """Start a ``celery worker`` on the test database and wait until it answers a ping.
 
     ``env`` is added to (and wins over) this process's environment, so a test
     can point the worker at its own mail server or change its settings.
     ``concurrency`` 1 runs tasks in the worker's main process (``--pool=solo``);
-    more uses the production prefork pool.
+    more uses the production prefork pool. ``redis_url`` is the broker, the
+    session's ``REDIS_URL`` unless a test brings its own (``redis_server``).
     """
-    database_url, redis_url = _worker_urls()
+    database_url, session_redis_url = _worker_urls()
+    redis_url = redis_url or session_redis_url
     from gapsurvey.celery import app
 
     queues = ",".join(sorted(app.amqp.queues.keys()))  # the default "celery" queue unless routes add more
@@ -166,9 +218,15 @@ def celery_worker_start(log_dir: Path, *, env: dict[str, str] | None = None, con
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
-    worker = CeleryWorker(process=process, nodename=nodename, log_path=log_path)
+    worker = CeleryWorker(process=process, nodename=nodename, log_path=log_path, broker_url=redis_url)
+    control = broker_app(redis_url).control
     try:
-        _wait_until_ready(app, worker)
+        _wait_until_serving(
+            process,
+            lambda: control.ping(destination=[nodename], timeout=1.0),
+            what=f"Celery worker {nodename}",
+            log=worker.log,
+        )
     except BaseException:
         worker.kill()
         raise
@@ -216,8 +274,8 @@ class WorkerFactory:
         self.log_dir = log_dir
         self.workers: list[CeleryWorker] = []
 
-    def __call__(self, *, concurrency: int = 1, **env: str) -> CeleryWorker:
-        worker = celery_worker_start(self.log_dir, env=env, concurrency=concurrency)
+    def __call__(self, *, concurrency: int = 1, redis_url: str | None = None, **env: str) -> CeleryWorker:
+        worker = celery_worker_start(self.log_dir, env=env, concurrency=concurrency, redis_url=redis_url)
         self.workers.append(worker)
         return worker
 
@@ -230,7 +288,8 @@ def celery_worker_factory(django_db_setup: None, django_db_blocker, tmp_path: Pa
     """Start real workers with extra environment: ``worker = celery_worker_factory(EMAIL_PORT="2525")``.
 
     For tests whose worker needs settings of its own (a mail server, pacing,
-    retries) or that kill a worker (``worker.kill()``) and start another. The
+    retries, a private broker: ``redis_url=redis_server.url()``) or that kill
+    a worker (``worker.kill()``) and start another. The
     session's shared worker, if one is running, stops consuming while these
     run, so every task reaches a worker with the test's settings. Same marks
     and requirements as ``celery_worker_process``.
@@ -253,8 +312,9 @@ def celery_worker_factory(django_db_setup: None, django_db_blocker, tmp_path: Pa
         for worker in factory.workers:
             _stop(worker)
         app.control.purge()
-        if any(worker.process.returncode == -signal.SIGKILL for worker in factory.workers):
-            _forget_unacknowledged(app)
+        killed = [w for w in factory.workers if w.process.returncode == -signal.SIGKILL]
+        if any(worker.broker_url == app.conf.broker_url for worker in killed):
+            _forget_unacknowledged(app)  # a private broker (``redis_server``) goes away with its data
         for worker in paused:
             for queue in queues:
                 app.control.add_consumer(queue, destination=[worker.nodename], reply=True, timeout=10)
@@ -275,23 +335,19 @@ def _forget_unacknowledged(app) -> None:
     )
 
 
-def _wait_until_ready(app, worker: CeleryWorker) -> None:
-    deadline = time.monotonic() + WORKER_START_TIMEOUT
-    while True:
-        if worker.process.poll() is not None:
-            pytest.fail(
-                f"Celery worker exited with code {worker.process.returncode} while starting.\n"
-                f"--- worker log ---\n{worker.log()}",
-                pytrace=False,
-            )
-        if app.control.ping(destination=[worker.nodename], timeout=1.0):
-            return
-        if time.monotonic() > deadline:
-            pytest.fail(
-                f"Celery worker did not answer a ping within {WORKER_START_TIMEOUT}s.\n"
-                f"--- worker log ---\n{worker.log()}",
-                pytrace=False,
-            )
+def _wait_until_serving(
+    process: subprocess.Popen, ready: Callable[[], object], *, what: str, log: Callable[[], str]
+) -> None:
+    """Return once ``ready()`` is true; fail when the process exits first or takes past WORKER_START_TIMEOUT."""
+    wait_until(
+        lambda: process.poll() is not None or ready(),
+        what=f"answer from {what}",
+        timeout=WORKER_START_TIMEOUT,
+        state=lambda: f"\n--- log ---\n{log()}",
+    )
+    if process.poll() is not None:
+        pytest.fail(f"{what} exited with code {process.returncode} while starting.\n--- log ---\n{log()}",
+                    pytrace=False)
 
 
 def _stop(worker: CeleryWorker) -> None:
@@ -303,6 +359,269 @@ def _stop(worker: CeleryWorker) -> None:
         process.wait(timeout=WORKER_STOP_TIMEOUT)
     except subprocess.TimeoutExpired:
         worker.kill()
+
+
+# --- Servers a test serves the app from, stops or restarts ---------------------------------
+#
+# The fault tests (tests/reliability) break Redis and PostgreSQL on purpose, so
+# they get private instances here and never touch the shared ones other test
+# runs and services use.
+
+# A stopped server's processes get this long to exit before they are killed.
+SERVER_STOP_TIMEOUT = 10
+
+
+def _spawn(command: list[str], log_path: Path, *, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start a server in a session of its own, so ``_end`` reaches its children (gunicorn's workers) too."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log_file:
+        return subprocess.Popen(
+            command, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def _end(process: subprocess.Popen) -> None:
+    """SIGTERM to the server's process group; SIGKILL to whatever is left of it after SERVER_STOP_TIMEOUT."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=SERVER_STOP_TIMEOUT)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def _read_log(path: Path) -> str:
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+class RedisServer:
+    """
+    A private ``redis-server`` on 127.0.0.1 and a free port (``redis_server``
+    fixture) that a test may stop and start again on the same port. Nothing is
+    persisted: it comes back empty, like a Redis that lost its data.
+    """
+
+    def __init__(self, log_dir: Path):
+        self.binary = shutil.which("redis-server")
+        if not self.binary:
+            _skip_or_fail("fault tests need redis-server on PATH")
+        self.port = free_port()
+        self.log_dir = log_dir
+        self.process: subprocess.Popen | None = None
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def log(self) -> str:
+        return _read_log(self.log_dir / "redis.log")
+
+    def start(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        command = [
+            self.binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.log_dir),
+            "--save", "", "--appendonly", "no", "--daemonize", "no",
+        ]
+        self.process = _spawn(command, self.log_dir / "redis.log")
+        try:
+            _wait_until_serving(self.process, self._answers, what="redis-server", log=self.log)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        if self.process is not None:
+            _end(self.process)
+            self.process = None
+
+    def _answers(self) -> bool:
+        import redis
+
+        try:
+            return redis.Redis.from_url(self.url(), socket_connect_timeout=1).ping()
+        except redis.RedisError:
+            return False
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A private Redis, running (see ``RedisServer``); stopped after the test whatever state it was left in."""
+    server = RedisServer(tmp_path / "redis")
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        client = _broker_clients.pop(server.url(), None)
+        if client is not None:
+            client.close()
+
+
+def _postgres_bindir() -> Path:
+    """The newest installed PostgreSQL's programs: Debian keeps initdb off PATH, in /usr/lib/postgresql/<major>/bin."""
+    found = sorted(
+        (path for path in Path("/usr/lib/postgresql").glob("*/bin/initdb") if path.parts[-3].isdigit()),
+        key=lambda path: int(path.parts[-3]),
+    )
+    initdb = found[-1] if found else shutil.which("initdb")
+    if not initdb:
+        _skip_or_fail("fault tests need PostgreSQL's initdb and pg_ctl (the postgresql package)")
+    return Path(initdb).parent
+
+
+class PostgresServer:
+    """
+    A private PostgreSQL cluster (``postgres_server`` fixture): initdb into a
+    temporary directory, served on 127.0.0.1 and a free port, trusting local
+    connections as ``postgres``. PostgreSQL refuses to run as root, so under
+    root (CI's ``.ci/run``) its programs run as the ``postgres`` OS user.
+    """
+
+    def __init__(self):
+        self.bindir = _postgres_bindir()
+        self.port = free_port()
+        self.os_user = None
+        if os.geteuid() == 0:
+            try:
+                self.os_user = pwd.getpwnam("postgres")
+            except KeyError:
+                _skip_or_fail("fault tests run as root need the postgres OS user to run PostgreSQL as")
+        # Not under pytest's tmp_path: only root may enter that.
+        self.root = Path(tempfile.mkdtemp(prefix="gapsurvey-pg-"))
+        if self.os_user:
+            os.chown(self.root, self.os_user.pw_uid, self.os_user.pw_gid)
+        self.data = self.root / "data"
+        self.log_path = self.root / "server.log"
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
+
+    def log(self) -> str:
+        return _read_log(self.log_path)
+
+    def create(self) -> None:
+        self._run("initdb", "-D", self.data, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C")
+
+    def start(self) -> None:
+        # The socket in the data directory: the system's /var/run/postgresql may not be writable.
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {shlex.quote(str(self.data))} -c fsync=off"
+        self._run("pg_ctl", "start", "-D", self.data, "-l", self.log_path, "-w", "-o", options)
+
+    def restart(self) -> None:
+        """``pg_ctl restart -m fast``: every connection is ended, the server comes back with the same options."""
+        self._run("pg_ctl", "restart", "-D", self.data, "-l", self.log_path, "-w", "-m", "fast")
+
+    def destroy(self) -> None:
+        pid_file = self.data / "postmaster.pid"
+        if pid_file.exists() and self._run("pg_ctl", "stop", "-D", self.data, "-w", "-m", "immediate", check=False):
+            with contextlib.suppress(OSError, ValueError):  # gone meanwhile
+                os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def _run(self, program: str, *args: object, check: bool = True) -> int:
+        as_user = {}
+        if self.os_user:
+            as_user = {"user": self.os_user.pw_uid, "group": self.os_user.pw_gid, "extra_groups": []}
+        command = [str(self.bindir / program), *map(str, args)]
+        result = subprocess.run(
+            command, cwd=self.root, capture_output=True, text=True, timeout=WORKER_START_TIMEOUT, **as_user
+        )
+        if check and result.returncode:
+            pytest.fail(
+                f"{shlex.join(command)} exited with {result.returncode}:\n{result.stdout}{result.stderr}\n"
+                f"--- server log ---\n{self.log()}",
+                pytrace=False,
+            )
+        return result.returncode
+
+
+@pytest.fixture
+def postgres_server() -> Iterator[PostgresServer]:
+    """A private PostgreSQL, running (see ``PostgresServer``); stopped and deleted after the test."""
+    server = PostgresServer()
+    try:
+        server.create()
+        server.start()
+        yield server
+    finally:
+        server.destroy()
+
+
+@dataclass
+class AppServer:
+    """The app served by a real ``gunicorn`` subprocess, started as the Dockerfile starts it."""
+
+    process: subprocess.Popen
+    url: str
+    log_path: Path
+
+    def log(self) -> str:
+        return _read_log(self.log_path)
+
+    def healthy(self) -> bool:
+        try:
+            with urlopen(f"{self.url}/healthz", timeout=1) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+
+class AppServers:
+    """Starts app servers for one test (``app_server``); all are stopped after it."""
+
+    def __init__(self, log_dir: Path):
+        self.log_dir = log_dir
+        self.servers: list[AppServer] = []
+
+    def __call__(
+        self, *, workers: int = 1, database_url: str | None = None, redis_url: str | None = None, **env: str
+    ) -> AppServer:
+        session_database_url, session_redis_url = _worker_urls()
+        port = free_port()
+        command = [
+            sys.executable, "-m", "gunicorn", "gapsurvey.wsgi:application",
+            "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--access-logfile", "-",
+            # Its default path is one per user: servers running side by side would take it from each other.
+            "--no-control-socket",
+        ]
+        environment = {
+            **os.environ,
+            **env,
+            "DATABASE_URL": database_url or session_database_url,
+            # "" is no broker at all: tasks run in the web process.
+            "REDIS_URL": session_redis_url if redis_url is None else redis_url,
+            "PYTHONUNBUFFERED": "1",
+        }
+        server = AppServer(
+            process=_spawn(command, self.log_dir / f"gunicorn-{port}.log", env=environment),
+            url=f"http://127.0.0.1:{port}",
+            log_path=self.log_dir / f"gunicorn-{port}.log",
+        )
+        self.servers.append(server)
+        _wait_until_serving(server.process, server.healthy, what="gunicorn", log=server.log)
+        return server
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {server.url} ---\n{server.log()}" for server in self.servers)
+
+
+@pytest.fixture
+def app_server(tmp_path: Path) -> Iterator[AppServers]:
+    """Serve the app from gunicorn: ``server = app_server(workers=2, ANALYSIS_ON_SUBMIT="1")``.
+
+    On the pytest-django test database and the session's Redis unless the test
+    gives others (``database_url``, ``redis_url``); extra keywords are the
+    server's environment. Same marks and requirements as
+    ``celery_worker_process``. Every server is stopped after the test.
+    """
+    _worker_urls()
+    servers = AppServers(tmp_path / "app-servers")
+    try:
+        yield servers
+    finally:
+        for server in servers.servers:
+            _end(server.process)
 
 
 # --- A real SMTP server --------------------------------------------------------------
@@ -474,4 +793,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         factory = funcargs.get("celery_worker_factory")
         if isinstance(factory, WorkerFactory) and factory.workers:
             report.sections.append(("Celery worker logs", factory.logs()))
+        servers = funcargs.get("app_server")
+        if isinstance(servers, AppServers) and servers.servers:
+            report.sections.append(("gunicorn logs", servers.logs()))
+        for name, kind in (("redis_server", RedisServer), ("postgres_server", PostgresServer)):
+            server = funcargs.get(name)
+            if isinstance(server, kind):
+                report.sections.append((f"{name} log", server.log()))
     return report

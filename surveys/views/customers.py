@@ -15,6 +15,7 @@ from .. import mailing, selectors, services
 from ..contacts import parse_contacts, read_upload
 from ..forms import (
     AnswerSheet,
+    ContactsEraseForm,
     ContactsForm,
     InvitationWordingForm,
     SegmentForm,
@@ -254,6 +255,27 @@ def invitation_email(request, slug, number):
             "failed": selectors.invitation_emails_failed_count(wave),
         },
     )
+
+
+@login_required
+@require_POST
+def contacts_erase(request, slug, number):
+    """Erase contacts' personal data on request (one, or all of the wave); their answers stay, anonymous."""
+    wave = selectors.wave_for_user(request.user, slug, number)
+    form = ContactsEraseForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(form.non_field_errors()) or "Choose what to erase.")
+        return redirect("surveys:invitation_list", slug=slug, number=number)
+    everyone = form.cleaned_data["everyone"]
+    erased = services.contacts_erase(wave=wave, invitation_ids=None if everyone else [form.cleaned_data["contact"]])
+    if erased:
+        who = f"{erased} contact{'s' if erased != 1 else ''}" if everyone else "The contact"
+        messages.success(
+            request, f"{who} erased: email address, name and emails sent are gone; any answers stay, anonymous."
+        )
+    else:
+        messages.info(request, "Nothing to erase: that contact is not in this wave (already erased?).")
+    return redirect("surveys:invitation_list", slug=slug, number=number)
 
 
 # The email's own HTML, for the preview frame: emails carry inline styles, so this one

@@ -38,7 +38,7 @@ def session_open(request, slug, number):
     wave = selectors.wave_for_user(request.user, slug, number)
     form = SessionOpenForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "The session name is too long.")
+        messages.error(request, "Session name: " + " ".join(form.errors["name"]))
         return redirect("surveys:wave_detail", slug=slug, number=number)
     try:
         session = services.session_open(wave=wave, opened_by=request.user, name=form.cleaned_data["name"])

@@ -212,6 +212,7 @@ class WorkspaceIsolationTests(TestCase):
                 "reminders": "2",
                 "reminder_after_days": "5",
             },
+            "surveys:contacts_erase": {"everyone": "on"},
             # Sending and retrying post nothing: they queue the wave's emails.
             "surveys:sheet_enter": answer_post_data(
                 wave,
