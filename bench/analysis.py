@@ -164,12 +164,13 @@ def _revision() -> str:
         return "unknown"
 
 
-def _admin_execute(statement: str) -> None:
+def _admin_execute(statement: str, db: str = BENCH_DB) -> None:
+    """Run ``statement`` on the server with ``{db}`` standing for the bench database (DROP / CREATE DATABASE)."""
     import psycopg
     from psycopg import sql
 
     with psycopg.connect(ADMIN_DB_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL(statement).format(db=sql.Identifier(BENCH_DB)))
+        conn.execute(sql.SQL(statement).format(db=sql.Identifier(db)))
 
 
 def _create_bench_db() -> None:
