@@ -167,6 +167,8 @@ def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="seconds to wait for the worker's analyses after the load (default 600)")
     parser.add_argument("--worker-nice", type=int, default=0,
                         help="run the worker under nice with this increment, so web requests come first (default 0)")
+    parser.add_argument("--worker-threads", type=int, default=0,
+                        help="OMP_NUM_THREADS of the worker: torch's threads for MiniLM (default 0: unset, one per core)")
     parser.add_argument("--wait-idle", type=int, default=0, metavar="SECONDS",
                         help="before the load, wait up to this long for other processes to leave the CPU "
                              "(default 0: do not wait)")
@@ -264,7 +266,8 @@ def _web_text(args: argparse.Namespace) -> str:
 
 
 def _worker_text(args: argparse.Namespace) -> str:
-    return f"1 process, engine {args.engine}" + (f", nice {args.worker_nice}" if args.worker_nice else "")
+    return (f"1 process, engine {args.engine}" + (f", nice {args.worker_nice}" if args.worker_nice else "")
+            + (f", {args.worker_threads} torch thread(s)" if args.worker_threads else ""))
 
 
 def _print_summary(args: argparse.Namespace, load: dict) -> bool:
@@ -413,9 +416,10 @@ def phase_setup(args: argparse.Namespace) -> None:
 # --- The servers ---------------------------------------------------------------
 
 
-def _start(command: list[str], log_path: Path) -> subprocess.Popen:
+def _start(command: list[str], log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
     with log_path.open("wb") as log:
-        return subprocess.Popen(command, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        return subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT)
 
 
 def _start_web(args: argparse.Namespace, port: int, workdir: Path) -> subprocess.Popen:
@@ -448,7 +452,8 @@ def _start_worker(args: argparse.Namespace, workdir: Path) -> tuple[subprocess.P
     command = [*nice, sys.executable, "-m", "celery", "-A", "gapsurvey", "worker", "--pool=prefork", "--concurrency=1",
                "--loglevel=WARNING", "--hostname", nodename, "--without-gossip", "--without-mingle",
                "--without-heartbeat"]
-    return _start(command, workdir / "worker.log"), nodename
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.worker_threads)} if args.worker_threads else None
+    return _start(command, workdir / "worker.log", env), nodename
 
 
 # --- CPU accounting --------------------------------------------------------------
