@@ -216,8 +216,15 @@ def _enqueue_on_commit(email_ids: list[int]) -> None:
         transaction.on_commit(lambda: _enqueue(sorted(email_ids)))
 
 
-def _sendable(invitations: QuerySet[Invitation]) -> QuerySet[Invitation]:
+def sendable(invitations: QuerySet[Invitation]) -> QuerySet[Invitation]:
+    """The contacts an email may still go to: neither answered nor unsubscribed."""
     return invitations.filter(unsubscribed_at__isnull=True, completed_at__isnull=True)
+
+
+def _ensure_open(wave: Wave, refusal: str) -> None:
+    # Read afresh: the wave may have closed since the page was shown.
+    if not Wave.objects.filter(pk=wave.pk, status=Wave.Status.OPEN).exists():
+        raise ValidationError(refusal)
 
 
 @transaction.atomic
@@ -228,17 +235,16 @@ def invitations_send(*, wave: Wave) -> int:
     closed). Contacts already emailed, answered or unsubscribed are left out.
     Returns how many were queued.
     """
-    if not Wave.objects.filter(pk=wave.pk, status=Wave.Status.OPEN).exists():
-        raise ValidationError("The wave is closed: reopen it to send invitations.")
+    _ensure_open(wave, "The wave is closed: reopen it to send invitations.")
     now = timezone.now()
-    fresh = _sendable(wave.invitations.all()).exclude(emails__kind=Kind.INVITATION)
+    fresh = sendable(wave.invitations.all()).exclude(emails__kind=Kind.INVITATION)
     # ignore_conflicts: a second "send" racing this one finds the row there and adds nothing.
     InvitationEmail.objects.bulk_create(
         [InvitationEmail(invitation_id=pk, kind=Kind.INVITATION, due_at=now) for pk in fresh.values_list("pk", flat=True)],
         ignore_conflicts=True,
     )
     InvitationEmail.objects.filter(
-        invitation__in=_sendable(wave.invitations.all()), kind=Kind.INVITATION, status=Status.CANCELLED
+        invitation__in=sendable(wave.invitations.all()), kind=Kind.INVITATION, status=Status.CANCELLED
     ).update(status=Status.QUEUED, due_at=now, error="")
     queued = list(
         # Exactly the rows this call queued (both writes above stamp ``due_at`` with ``now``).
@@ -253,10 +259,9 @@ def invitations_send(*, wave: Wave) -> int:
 @transaction.atomic
 def invitation_emails_retry(*, wave: Wave) -> int:
     """Queue the wave's failed emails again, with their tries counted afresh."""
-    if not Wave.objects.filter(pk=wave.pk, status=Wave.Status.OPEN).exists():
-        raise ValidationError("The wave is closed: reopen it to send emails again.")
+    _ensure_open(wave, "The wave is closed: reopen it to send emails again.")
     now = timezone.now()
-    failed = InvitationEmail.objects.filter(invitation__in=_sendable(wave.invitations.all()), status=Status.FAILED)
+    failed = InvitationEmail.objects.filter(invitation__in=sendable(wave.invitations.all()), status=Status.FAILED)
     ids = list(failed.values_list("pk", flat=True))
     InvitationEmail.objects.filter(pk__in=ids).update(status=Status.QUEUED, attempts=0, due_at=now, claimed_at=None)
     _enqueue_on_commit(ids)
@@ -298,7 +303,7 @@ def invitation_reminders_queue(*, now: datetime | None = None) -> int:
     InvitationEmail.objects.filter(
         kind__in=[Kind.REMINDER_1, Kind.REMINDER_2],
         status=Status.CANCELLED,
-        invitation__in=_sendable(Invitation.objects.filter(wave__status=Wave.Status.OPEN)),
+        invitation__in=sendable(Invitation.objects.filter(wave__status=Wave.Status.OPEN)),
     ).update(status=Status.QUEUED, due_at=now, error="")
     queued = list(
         InvitationEmail.objects.filter(

@@ -269,7 +269,7 @@ def invitations_to_send_count(wave: Wave) -> int:
         status=EmailStatus.CANCELLED
     )
     return (
-        wave.invitations.filter(unsubscribed_at__isnull=True, completed_at__isnull=True)
+        mailing.sendable(wave.invitations.all())
         .exclude(Exists(emailed))
         .count()
     )
