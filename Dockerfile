@@ -27,4 +27,5 @@ RUN DEBUG=0 SECRET_KEY=build-time-only-collectstatic python manage.py collectsta
 USER gapsurvey
 
 EXPOSE 8000
-CMD ["gunicorn", "gapsurvey.wsgi:application", "--bind", "0.0.0.0:8000", "--access-logfile", "-"]
+# Workers, port and timeouts: gunicorn.conf.py.
+CMD ["gunicorn", "gapsurvey.wsgi:application"]

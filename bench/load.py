@@ -36,8 +36,8 @@ afresh, dropped at the end unless ``--keep``) and a Redis database
 (``--redis-url``, default ``redis://127.0.0.1:6379/12``) whose Celery queue
 it purges before and after.
 
-    bench/load                                  # 50 clients, 60 s, 5 sync web workers, MiniLM worker
-    bench/load --worker-nice 10                 # the worker at a lower CPU priority than the web
+    bench/load                                  # 50 clients, 60 s, as deployed: gunicorn.conf.py, worker niced
+    bench/load --worker-nice 0                  # the worker at the web's CPU priority
     bench/load --web-workers 2 --web-threads 4  # gthread instead of sync workers
     bench/load --clients 100 --duration 120 --engine tfidf --think 0.2-1
 """
@@ -54,6 +54,7 @@ import json
 import os
 import random
 import re
+import runpy
 import secrets
 import signal
 import socket
@@ -85,9 +86,6 @@ MIX = {"invitation": 60, "open": 25, "staff": 15}
 STAFF_DRAFTS = 0.3
 INVITATIONS = 20_000
 POOL = 10_000
-# Sync workers, 2 per core plus one (gunicorn's advice): the best p95 on 2 cores of sync 1, 2 and 5 and
-# gthread 2 x 4 with the worker at normal priority (bench/README.md).
-WEB_WORKERS = 5
 WEB_THREADS = 1
 KEEP_ALIVE_S = 2
 REQUEST_TIMEOUT_S = 30.0
@@ -149,8 +147,8 @@ def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"personal links created for the load (default {INVITATIONS:,})")
     parser.add_argument("--pool", type=int, default=POOL,
                         help=f"generated answer sheets the clients cycle through (default {POOL:,})")
-    parser.add_argument("--web-workers", type=int, default=WEB_WORKERS,
-                        help=f"gunicorn --workers (default {WEB_WORKERS})")
+    parser.add_argument("--web-workers", type=int, default=None,
+                        help="gunicorn --workers (default: gunicorn.conf.py's, as deployed: 2 per core + 1)")
     parser.add_argument("--web-threads", type=int, default=WEB_THREADS,
                         help=f"gunicorn --threads; above 1 gunicorn uses gthread workers (default {WEB_THREADS}: sync)")
     parser.add_argument("--keep-alive", type=int, default=KEEP_ALIVE_S,
@@ -165,8 +163,8 @@ def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"seconds before a request counts as timed out (default {REQUEST_TIMEOUT_S:.0f})")
     parser.add_argument("--drain-timeout", type=int, default=600,
                         help="seconds to wait for the worker's analyses after the load (default 600)")
-    parser.add_argument("--worker-nice", type=int, default=0,
-                        help="run the worker under nice with this increment, so web requests come first (default 0)")
+    parser.add_argument("--worker-nice", type=int, default=None,
+                        help="GAPSURVEY_WORKER_NICE of the worker (default: the app's, 10; 0 for normal priority)")
     parser.add_argument("--worker-threads", type=int, default=0,
                         help="OMP_NUM_THREADS of the worker: torch's threads for MiniLM (default 0: unset, one per core)")
     parser.add_argument("--wait-idle", type=int, default=0, metavar="SECONDS",
@@ -180,6 +178,8 @@ def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--result-file", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.web_workers is None:
+        args.web_workers = runpy.run_path(str(REPO_ROOT / "gunicorn.conf.py"))["workers"]
     if min(args.clients, args.web_workers, args.web_threads, args.invitations, args.pool) < 1 or args.duration <= 0:
         parser.error("--clients, --web-workers, --web-threads, --invitations, --pool and --duration must be positive")
     if not 0 <= args.staff_drafts <= 1:
@@ -266,7 +266,8 @@ def _web_text(args: argparse.Namespace) -> str:
 
 
 def _worker_text(args: argparse.Namespace) -> str:
-    return (f"1 process, engine {args.engine}" + (f", nice {args.worker_nice}" if args.worker_nice else "")
+    nice = "the app's default" if args.worker_nice is None else args.worker_nice
+    return (f"1 process, engine {args.engine}, GAPSURVEY_WORKER_NICE {nice}"
             + (f", {args.worker_threads} torch thread(s)" if args.worker_threads else ""))
 
 
@@ -448,12 +449,24 @@ def _wait_web(port: int, process: subprocess.Popen, log_path: Path) -> None:
 
 def _start_worker(args: argparse.Namespace, workdir: Path) -> tuple[subprocess.Popen, str]:
     nodename = f"bench-load-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
-    nice = ["nice", "-n", str(args.worker_nice)] if args.worker_nice else []
-    command = [*nice, sys.executable, "-m", "celery", "-A", "gapsurvey", "worker", "--pool=prefork", "--concurrency=1",
+    command = [sys.executable, "-m", "celery", "-A", "gapsurvey", "worker", "--pool=prefork", "--concurrency=1",
                "--loglevel=WARNING", "--hostname", nodename, "--without-gossip", "--without-mingle",
                "--without-heartbeat"]
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.worker_threads)} if args.worker_threads else None
+    env = dict(os.environ)
+    if args.worker_threads:
+        env["OMP_NUM_THREADS"] = str(args.worker_threads)
+    if args.worker_nice is not None:
+        env["GAPSURVEY_WORKER_NICE"] = str(args.worker_nice)
     return _start(command, workdir / "worker.log", env), nodename
+
+
+def _niceness(pid: int) -> int | None:
+    """A process's nice value, from /proc (field 19 of stat), None once it has gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[16])
 
 
 # --- CPU accounting --------------------------------------------------------------
@@ -974,6 +987,8 @@ def phase_load(args: argparse.Namespace) -> None:
         _wait_web(port, web, workdir / "gunicorn.log")
         print(f"gunicorn on 127.0.0.1:{port} ({_web_text(args)}) and worker {nodename} ({_worker_text(args)}) "
               f"ready in {time.perf_counter() - started:.1f} s")
+        print(f"niceness: web {sorted({_niceness(pid) for pid in _tree(web.pid)})}, "
+              f"worker {sorted({_niceness(pid) for pid in _tree(worker.pid)})}")
         client = LoadClient(port=port, setup=setup, think=tuple(args.think), mix=args.mix,
                             staff_drafts=args.staff_drafts, timeout=args.timeout, keep_alive=args.keep_alive,
                             rng=random.Random(args.seed))

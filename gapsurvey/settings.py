@@ -192,6 +192,9 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 600)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 660)
 CELERY_RESULT_EXPIRES = 3600
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Added to the Celery worker's niceness at start (gapsurvey/celery.py): the analysis uses every core
+# it can, and web requests on the same machine must not queue behind it.
+GAPSURVEY_WORKER_NICE = env_int("GAPSURVEY_WORKER_NICE", 10)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A task taken by a worker that died (acks_late) goes back to the queue after this long.
 CELERY_BROKER_TRANSPORT_OPTIONS = {

@@ -90,6 +90,50 @@ class ComposeFileTests:
         assert passed - read_by_settings - read_by_tools == set(), "passed, but nothing reads them"
 
 
+class GunicornConfigTests:
+    """gunicorn.conf.py, read by the web container's plain `gunicorn gapsurvey.wsgi:application`."""
+
+    def test_defaults_to_two_sync_workers_per_available_core_plus_one(self):
+        config = _gunicorn_config()
+
+        assert config["workers"] == str(2 * len(os.sched_getaffinity(0)) + 1)
+        assert config["worker_class"] == "sync"
+        assert config["bind"] == "['0.0.0.0:8000']"
+        assert config["accesslog"] == "-"
+
+    def test_web_concurrency_and_port_override_the_defaults(self):
+        config = _gunicorn_config(WEB_CONCURRENCY="3", PORT="9000")
+
+        assert config["workers"] == "3"
+        assert config["bind"] == "['0.0.0.0:9000']"
+
+    def test_compose_and_image_leave_workers_and_port_to_the_config(self):
+        web_command = _command(_compose()["services"]["web"])
+        dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+
+        assert web_command == "gunicorn gapsurvey.wsgi:application"
+        assert 'CMD ["gunicorn", "gapsurvey.wsgi:application"]' in dockerfile
+
+
+def _gunicorn_config(**env: str) -> dict[str, str]:
+    """The settings gunicorn resolves in the repository folder (as in the image's /app) with ``env``."""
+    inherited = {name: value for name, value in os.environ.items() if name not in {"WEB_CONCURRENCY", "PORT"}}
+    completed = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "--print-config", "gapsurvey.wsgi:application"],
+        cwd=REPO_ROOT,
+        env={**inherited, "DEBUG": "1", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    return dict(
+        (name.strip(), value.strip())
+        for name, _, value in (line.partition("=") for line in completed.stdout.splitlines())
+        if value
+    )
+
+
 class DockerfileTests:
     def test_image_collects_static_files_and_runs_as_non_root(self):
         dockerfile = (REPO_ROOT / "Dockerfile").read_text()
