@@ -334,6 +334,21 @@ class AnswerSheet:
         )
         self.complete = complete
         self.non_field_errors: list[str] = []
+        self.blank = data is None and not initial.items and not initial.ratings
+
+    @property
+    def blank_signature(self) -> tuple | None:
+        """
+        Everything a sheet without answers renders from, as a dictionary key:
+        blank sheets of one wave and group render to the same HTML, so the page
+        can reuse it (``templatetags/answer_sheets.py``). None when the sheet
+        holds answers or errors.
+        """
+        if not self.blank:
+            return None
+        questions = tuple((q.key, wording, tuple(q.tags)) for q, wording, _ in self.sections)
+        ratings = tuple((name, str(field.label)) for name, field in self.ratings_form.fields.items())
+        return (self.group, questions, ratings)
 
     def is_valid(self) -> bool:
         valid = all([formset.is_valid() for _, _, formset in self.sections]) & self.ratings_form.is_valid()

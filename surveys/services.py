@@ -14,7 +14,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, Value, prefetch_related_objects
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -413,7 +414,9 @@ def answers_validate(*, wave: Wave, answers: Answers, complete: bool = True) -> 
             errors.append(f"Too many items for “{key}” (at most {settings.GAPSURVEY_MAX_ITEMS_PER_QUESTION}).")
     if complete and not answers.items:
         errors.append("Add at least one answer item.")
-    item_keys = set(wave.rating_items.values_list("key", flat=True))
+    # Loaded into the wave once: storing the answers reads the same rows (``_store_answers``).
+    prefetch_related_objects([wave], "rating_items")
+    item_keys = {item.key for item in wave.rating_items.all()}
     rated = {r.item_key for r in answers.ratings}
     for rating in answers.ratings:
         if rating.item_key not in item_keys:
@@ -456,10 +459,11 @@ def _answer_rows(
     return items, ratings
 
 
-def _store_answers(*, respondent: Respondent, answers: Answers) -> None:
-    """Replace the respondent's items and ratings with these answers."""
-    respondent.items.all().delete()
-    respondent.ratings.all().delete()
+def _store_answers(*, respondent: Respondent, answers: Answers, replace: bool = True) -> None:
+    """Replace the respondent's items and ratings with these answers (``replace=False``: a new respondent has none)."""
+    if replace:
+        respondent.items.all().delete()
+        respondent.ratings.all().delete()
     rating_items = {i.key: i for i in respondent.wave.rating_items.all()}
     items, ratings = _answer_rows(respondent, answers, rating_items)
     AnswerItem.objects.bulk_create(items)
@@ -497,7 +501,7 @@ def _create_respondent(*, answers: Answers, submission_key: str | None, **fields
                 submission_key=submission_key or None,
                 **fields,
             )
-            _store_answers(respondent=respondent, answers=answers)
+            _store_answers(respondent=respondent, answers=answers, replace=False)
     except IntegrityError:
         if submission_key:
             existing = Respondent.objects.filter(submission_key=submission_key).first()
@@ -697,11 +701,11 @@ def invitation_submit(*, invitation: Invitation, answers: Answers) -> Respondent
         # Another request for the same invitation won the race.
         raise SubmissionRefused(SubmissionRefused.ALREADY_ANSWERED)
     _after_answers(invitation.wave_id)
-    now = timezone.now()
-    Invitation.objects.filter(pk=invitation.pk).update(completed_at=now)
+    now = Value(timezone.now())
     # Answers that arrive complete (a form posted without a first visit seen) still pass every funnel step.
-    Invitation.objects.filter(pk=invitation.pk, opened_at__isnull=True).update(opened_at=now)
-    Invitation.objects.filter(pk=invitation.pk, started_at__isnull=True).update(started_at=now)
+    Invitation.objects.filter(pk=invitation.pk).update(
+        completed_at=now, opened_at=Coalesce("opened_at", now), started_at=Coalesce("started_at", now)
+    )
     return respondent
 
 

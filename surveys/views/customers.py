@@ -60,11 +60,10 @@ def customer_answer(request, token):
         return refusal_page(request, SubmissionRefused.WAVE_CLOSED, wave=wave)
     if request.method == "GET":
         services.invitation_mark_opened(invitation=invitation)
-    else:
-        mailing.invitation_mark_started(invitation=invitation)
     sheet = AnswerSheet(wave, Group.CUSTOMER, data=request.POST or None)
     if request.method == "POST" and sheet.is_valid():
         try:
+            # Marks every funnel step, "started" included.
             services.invitation_submit(invitation=invitation, answers=sheet.answers())
         except SubmissionRefused as refused:
             return refusal_page(request, refused.reason, wave=wave)
@@ -72,6 +71,9 @@ def customer_answer(request, token):
             sheet.add_service_errors(error)
         else:
             return redirect("public:customer_done", token=token)
+    if request.method == "POST":
+        # Answers that came back with errors: the customer started all the same.
+        mailing.invitation_mark_started(invitation=invitation)
     return _customer_page(
         request,
         wave=wave,

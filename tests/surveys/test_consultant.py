@@ -14,7 +14,7 @@ from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.messages import get_messages
-from django.test import TestCase
+from django.test import Client, TestCase
 from django.urls import reverse
 
 from surveys import defaults, services
@@ -419,6 +419,28 @@ class WordingTests(ConsultantTestCase):
         self.assertTrue(any(form.errors for form in response.context["formset"]))
         after = list(self.wave.questions.values_list("text_leadership", "text_staff", "text_customer"))
         self.assertEqual(after, before)
+
+    def test_answer_pages_show_new_wording_and_rating_items_at_once(self):
+        # Blank sheets are reused between visitors: an edit must still reach the next visitor.
+        self.wave.open_link_enabled = True
+        self.wave.save()
+        open_url = reverse("public:open_answer", args=[self.wave.open_link_token])
+        public = Client()
+        self.assertContains(public.get(open_url), "What do you feel Acme Retail does well")
+
+        self.client.post(
+            self.wave_url("question_wording"), self.wording_post(lambda key, audience: f"Fresh {audience} {key}?")
+        )
+        self.client.post(
+            self.wave_url("rating_item_list"),
+            {"key": "speed", **{f"label_{audience}": f"Speed for {audience}" for audience in AUDIENCES}},
+        )
+        page = public.get(open_url)
+
+        self.assertContains(page, "Fresh customer strengths?")
+        self.assertNotContains(page, "What do you feel Acme Retail does well")
+        self.assertContains(page, "Speed for customer")
+        self.assertContains(page, 'name="r-rating_speed"', count=5)
 
 
 class RatingItemTests(ConsultantTestCase):
