@@ -16,7 +16,11 @@ def health_ping_task(token: str) -> dict:
     return {"token": token, "pid": os.getpid(), "host": socket.gethostname(), "database": database_ok}
 
 
-@shared_task(name="surveys.invitation_emails_deliver_task", acks_late=True, reject_on_worker_lost=True)
+# No result kept: nothing reads it (the emails' rows say what happened), and queueing a task that
+# keeps one waits on the result backend's retries while Redis is down.
+@shared_task(
+    name="surveys.invitation_emails_deliver_task", acks_late=True, reject_on_worker_lost=True, ignore_result=True
+)
 def invitation_emails_deliver_task(email_ids: list[int]) -> dict:
     """
     Send one batch of invitation emails. Each email is claimed before it is

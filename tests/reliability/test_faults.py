@@ -31,6 +31,7 @@ from urllib.request import HTTPCookieProcessor, HTTPRedirectHandler, build_opene
 
 import psycopg
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.db.models import F, Model
 from django.urls import reverse
@@ -41,10 +42,19 @@ from analysis.models import AnalysisRun, RunThemeItems, Theme
 from analysis.selectors import run_served
 from analysis.tasks import analysis_sweep_task
 from surveys import services
-from surveys.models import AnswerItem, Respondent, Wave
+from surveys.models import AnswerItem, InvitationEmail, Respondent, Wave
 from surveys.services import Answers, Contact, ItemInput, RatingInput
 from tests.conftest import REPO_ROOT, AppServer, broker_app, wait_until
-from tests.surveys.factories import answer_post_data, engagement_create, first_wave, submission_key
+from surveys.tasks import invitation_emails_sweep_task
+from tests.surveys.test_invitation_smtp import mail_worker
+from tests.surveys.factories import (
+    PASSWORD,
+    answer_post_data,
+    consultant_create,
+    engagement_create,
+    first_wave,
+    submission_key,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -59,6 +69,8 @@ ITEMS = {"strengths": ["They answer the phone"], "improvements": ["Invoices arri
 PROMPT_SECONDS = 5
 DEBUG_PAGE_ERROR = re.compile(r'<title>(.*?)</title>.*?<pre class="exception_value">(.*?)</pre>', re.DOTALL)
 # analysis.tasks.analysis_sweep_task re-queues pending runs older than this (the beat sends it every minute).
+# surveys.mailing.invitation_emails_sweep re-queues emails still queued this long past their time.
+EMAIL_STALE = timedelta(seconds=settings.GAPSURVEY_EMAIL_STALE_SECONDS + 1)
 SWEEP_AFTER = timedelta(seconds=analysis_services.analysis_sweep.__kwdefaults__["older_than_seconds"] + 1)
 
 
@@ -196,6 +208,39 @@ class RedisOutageTests:
 
         assert_thanked(customer, page, token)
         assert page.seconds < PROMPT_SECONDS, f"the customer waited {page.seconds:.1f} s for the thanks page"
+
+
+    def test_invitations_sent_while_redis_is_down_are_queued_promptly_and_go_out_once_it_is_back(
+        self, app_server, redis_server, celery_worker_factory, smtp_server
+    ):
+        user, workspace = consultant_create()
+        wave = first_wave(engagement_create(workspace=workspace))
+        services.invitations_create(
+            wave=wave, contacts=[Contact(email=f"customer{n}@example.com", name=f"Customer {n}") for n in range(3)]
+        )
+        server = app_server(redis_url=redis_server.url())
+        consultant = Browser(server)
+        consultant.get(reverse("login"))
+        consultant.post(reverse("login"), {"username": user.username, "password": PASSWORD})
+        send = reverse("surveys:invitations_send", args=[wave.engagement.slug, wave.number])
+
+        redis_server.stop()
+        page = consultant.post(send, {})
+
+        assert page.status_code == 302, str(page)
+        assert page.seconds < PROMPT_SECONDS, f"the consultant waited {page.seconds:.1f} s"
+        queued = InvitationEmail.objects.filter(invitation__wave=wave)
+        assert sorted(queued.values_list("status", flat=True)) == [InvitationEmail.Status.QUEUED] * 3
+
+        redis_server.start()
+        mail_worker(celery_worker_factory, smtp_server, redis_url=redis_server.url())
+        # The beat's sweep, once the emails have waited past its threshold.
+        queued.update(due_at=F("due_at") - EMAIL_STALE)
+        broker_app(redis_server.url()).send_task(invitation_emails_sweep_task.name)
+
+        wait_until(lambda: not queued.exclude(status=InvitationEmail.Status.SENT).exists(), what="sent invitations",
+                   state=lambda: list(queued.values_list("status", "error")))
+        assert smtp_server.per_recipient() == {f"customer{n}@example.com": 1 for n in range(3)}
 
 
 def runs(wave: Wave) -> list[dict]:

@@ -194,9 +194,9 @@ class InvitationDeliveryTests:
         assert mailing.invitations_send(wave=wave) == 8
         assert mailing.invitations_send(wave=wave) == 0
         ids = sorted(emails(wave).values_list("pk", flat=True))
-        duplicates = [invitation_emails_deliver_task.delay(ids) for _ in range(2)]
+        for _ in range(2):
+            invitation_emails_deliver_task.delay(ids)
 
-        outcomes = [result.get(timeout=TIMEOUT) for result in duplicates]
         wait_settled(wave)
         wait_until(lambda: worker_idle(worker), what="an idle worker")
 
@@ -204,7 +204,6 @@ class InvitationDeliveryTests:
         assert len(smtp_server.received) == 8
         assert statuses(wave) == {Status.SENT: 8}
         assert set(emails(wave).values_list("attempts", flat=True)) == {1}
-        assert all(outcome["failed"] == outcome["retry"] == 0 for outcome in outcomes)
 
     def test_a_worker_killed_mid_batch_loses_and_repeats_no_one(self, smtp_server, celery_worker_factory):
         wave = wave_with_contacts(contacts=30)
