@@ -167,8 +167,9 @@ EMAIL_BACKEND = env_str(
 )
 
 # Customer invitation emails (sent by the worker, surveys/mailing.py).
-# Messages per second per worker process (0: as fast as the mail server takes them).
-GAPSURVEY_EMAIL_RATE = env_int("GAPSURVEY_EMAIL_RATE", 10)
+# Messages per second per worker process (0: as fast as the mail server takes them). Paced only
+# towards a mail server: printed to the terminal (the embedded default) there is nothing to spare.
+GAPSURVEY_EMAIL_RATE = env_int("GAPSURVEY_EMAIL_RATE", 10 if EMAIL_HOST else 0)
 # Emails per task: one SMTP connection each.
 GAPSURVEY_EMAIL_BATCH_SIZE = env_int("GAPSURVEY_EMAIL_BATCH_SIZE", 50)
 # Tries per email before it is marked failed; the wait doubles from the first.
