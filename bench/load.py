@@ -230,6 +230,8 @@ def orchestrate(args: argparse.Namespace, argv: list[str]) -> int:
           f"{args.think[1]:g} s, mix {_mix_text(args.mix)}; gunicorn {_web_text(args)}; worker {_worker_text(args)}; "
           f"database {BENCH_DB}, broker {args.redis_url}; {os.cpu_count()} CPU(s), load average "
           f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}, code {ba._revision()}")
+    print(f"core speed: {_core_speed_ms():.0f} ms for {SPEED_LOOP:,} additions in a Python loop "
+          "(lower is faster; compares runs on different machines)")
     # FORCE ends leftover sessions of an earlier, interrupted bench on this database only.
     ba._admin_execute("DROP DATABASE IF EXISTS {db} WITH (FORCE)", BENCH_DB)
     ba._admin_execute("CREATE DATABASE {db}", BENCH_DB)
@@ -252,6 +254,21 @@ def orchestrate(args: argparse.Namespace, argv: list[str]) -> int:
     print(f"\nbench wall time {time.perf_counter() - started:.0f} s"
           + (f"; database {BENCH_DB} kept ({BENCH_DB_URL})" if args.keep else ""))
     return 0 if kept else 1
+
+
+SPEED_LOOP = 5_000_000
+
+
+def _core_speed_ms() -> float:
+    """The best of three timings of a plain Python loop: the request handlers' kind of work, on one core."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for n in range(SPEED_LOOP):
+            total += n
+        best = min(best, time.perf_counter() - started)
+    return best * 1000
 
 
 def _mix_text(mix: dict[str, int]) -> str:
