@@ -119,16 +119,63 @@ def item_rows(wave: Wave, run: AnalysisRun) -> Iterator[dict[str, str]]:
             theme_label = ""
         else:
             theme_label = labels.get((question, theme_id)) or fallback.get(theme_id) or f"Theme {theme_id}"
-        yield {
-            "group": group,
-            "respondent": pseudonyms[respondent_id],
-            "department": department,
-            "question": question,
-            "tag": tag,
-            "text": text,
-            "theme_id": "" if theme_id is None else str(theme_id),
-            "theme": theme_label,
-        }
+        yield export_row(
+            group=group,
+            respondent=pseudonyms[respondent_id],
+            department=department,
+            question=question,
+            tag=tag,
+            text=text,
+            theme_id=theme_id,
+            theme=theme_label,
+        )
+
+
+def export_row(
+    *, group: str, respondent: str, department: str, question: str, tag: str, text: str, theme_id: int | None, theme: str
+) -> dict[str, str]:
+    """One row of the export in ``COLUMNS``, raw (``neutralise`` is applied by the writers)."""
+    return {
+        "group": group,
+        "respondent": respondent,
+        "department": department,
+        "question": question,
+        "tag": tag,
+        "text": text,
+        "theme_id": "" if theme_id is None else str(theme_id),
+        "theme": theme or "",
+    }
+
+
+PREDICTION_GROUP = "leadership-prediction:{target}"
+
+
+def predicted_item_rows(run: AnalysisRun) -> Iterator[dict[str, str]]:
+    """
+    The opt-in export of the leaders' predicted items (``export_items
+    --predictions`` and the reveal's download link): one row per item a leader
+    expected a group to raise, in the item export's columns, group
+    ``leadership-prediction:customer`` (or ``:staff``), the theme the run
+    matched it to (empty when none). Read from the run's ``predictions``
+    block, so a forecast from fewer leaders than the anonymity threshold,
+    which the block leaves out, never appears here either.
+    """
+    targets = (((run.result or {}).get("predictions") or {}).get("targets")) or {}
+    for target in ("customer", "staff"):
+        questions = (targets.get(target) or {}).get("questions") or {}
+        rows = [item | {"question": question} for question, block in questions.items() for item in block.get("items", [])]
+        rows.sort(key=lambda item: (int(item["leader"][1:]), item["question"] != "strengths", item["item_id"]))
+        for item in rows:
+            yield export_row(
+                group=PREDICTION_GROUP.format(target=target),
+                respondent=item["leader"],
+                department="",
+                question=item["question"],
+                tag="",
+                text=item["text"],
+                theme_id=item["theme_id"],
+                theme=item["theme"] or "",
+            )
 
 
 def _cells(row: dict[str, object]) -> list[str]:

@@ -2,6 +2,8 @@ from django import forms
 
 from surveys.validators import validate_plain_text
 
+from .models import ThemeDetail
+
 
 class ThemeRenameForm(forms.Form):
     label = forms.CharField(label="Theme name", max_length=200, validators=[validate_plain_text])
@@ -46,3 +48,9 @@ class ItemMoveForm(forms.Form):
     def __init__(self, *args, choices: list[tuple[int, str]], **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["theme"].choices = choices
+
+
+class ThemeDetailForm(forms.Form):
+    """Coarser or finer themes for one question (``ThemeDetail.Level``)."""
+
+    detail = forms.ChoiceField(label="Theme detail", choices=ThemeDetail.Level.choices)

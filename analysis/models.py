@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from surveys.models import AnswerItem, Engagement, Wave
+from surveys.models import AnswerItem, Engagement, QuestionKey, Wave
 
 
 class AnalysisRun(models.Model):
@@ -140,3 +140,29 @@ class TextEmbedding(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["embedder", "text_hash"], name="embedding_unique_text"),
         ]
+
+
+class ThemeDetail(models.Model):
+    """
+    A consultant's choice of coarser or finer themes for one question of an
+    engagement; a question without a row uses the standard detail. The next
+    analysis clusters that question's items at this granularity.
+    """
+
+    class Level(models.TextChoices):
+        COARSER = "coarser", "Coarser (fewer, broader themes)"
+        STANDARD = "standard", "Standard"
+        FINER = "finer", "Finer (more, narrower themes)"
+
+    engagement = models.ForeignKey(Engagement, on_delete=models.CASCADE, related_name="theme_details")
+    question_key = models.CharField(max_length=20, choices=QuestionKey.choices)
+    detail = models.CharField(max_length=10, choices=Level.choices, default=Level.STANDARD)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["engagement", "question_key"], name="analysis_theme_detail_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.question_key}: {self.detail}"

@@ -25,18 +25,18 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from surveys.models import AnswerItem, Engagement, Wave
+from surveys.models import AnswerItem, Engagement, QuestionKey, Wave
 
-from . import charts, metrics
+from . import charts, metrics, reveal
 from .embeddings import Embedder, get_embedder
-from .models import AnalysisRun, RunThemeItems, TextEmbedding, Theme, ThemePin
+from .models import AnalysisRun, RunThemeItems, TextEmbedding, Theme, ThemeDetail, ThemePin
 from .selectors import WaveFrames, previous_wave_result, run_served, wave_frames
-from .themes import ThemeParams, cluster_texts, describe_themes
+from .themes import DEFAULT_DETAIL, ThemeParams, cluster_texts_by_question, describe_themes, grow_themes
 
 logger = logging.getLogger(__name__)
 
 # Bump when the meaning of a result changes, so unchanged answers are recomputed once.
-ANALYSIS_VERSION = "9"
+ANALYSIS_VERSION = "10"
 # A cluster takes over an existing theme when at least this share of its items
 # (those the served run had assigned) sat in that theme: a re-run keeps ids.
 OVERLAP_SHARE = 0.5
@@ -46,6 +46,13 @@ OVERLAP_SHARE = 0.5
 CENTROID_MATCH = 0.8
 # Rows per query when reading or writing the embedding cache.
 CACHE_CHUNK = 2000
+# A re-run places new items among the served run's themes (nothing else moves)
+# until the items added since the themes were last found from scratch reach
+# this share of the items they were found on; then they are found afresh (ids
+# still carried over by overlap). A tenth: a few percent more answers must not
+# reshuffle a slide, but themes found on 1,000 answers should not have to hold
+# 3,000 without the engine looking again.
+GROWTH_SHARE = 0.1
 
 
 # --- Queueing -----------------------------------------------------------------
@@ -183,7 +190,7 @@ def analysis_compute(*, run: AnalysisRun) -> AnalysisRun:
     shown = metrics.suppression(
         frames.respondents, min_individuals=engagement.min_individuals, min_staff_sheets=engagement.min_staff_sheets
     ).visible_groups
-    theme_ids, themes = themes_assign(
+    theme_ids, themes, theme_method = themes_assign(
         engagement=engagement, items=frames.items, vectors=vectors, embedder=embedder, served=served, shown_groups=shown
     )
     items = frames.items.assign(theme_id=theme_ids)
@@ -208,10 +215,23 @@ def analysis_compute(*, run: AnalysisRun) -> AnalysisRun:
             "name": embedder.name,
             "fallback_reason": getattr(embedder, "fallback_reason", "") or None,
             "analysis_version": ANALYSIS_VERSION,
+            "themes": theme_method,
         },
         "thresholds": {"min_individuals": engagement.min_individuals, "min_staff_sheets": engagement.min_staff_sheets},
         **_with_question_labels(result, question_labels),
     }
+    # The workshop reveal: the leaders' predictions against this run's answers and themes.
+    result["predictions"] = reveal.predictions_for_run(
+        wave=wave,
+        result=result,
+        items=items,
+        vectors=vectors,
+        embed=lambda texts: embed_texts(embedder, texts),
+        engine=embedder.name,
+        cacheable=embedder.cacheable,
+    )
+    for question, block in result.get("questions", {}).items():
+        block["detail"] = theme_method["details"].get(question, DEFAULT_DETAIL)
     _progress(run, 5, "Drawing the charts")
     figures = charts.build_figures(result)
     assignments = {str(item_id): (int(t) if t >= 0 else None) for item_id, t in zip(items["item_id"], theme_ids)}
@@ -250,31 +270,39 @@ def analysis_run_now(*, wave: Wave, trigger: str = AnalysisRun.Trigger.COMMAND) 
         raise
 
 
-def _question_labels(items: pd.DataFrame, vectors: np.ndarray, *, curated: set[int]) -> dict[tuple[str, int], str]:
+def _question_labels(
+    items: pd.DataFrame, vectors: np.ndarray, *, curated: set[int]
+) -> dict[tuple[str, int], tuple[str | None, str]]:
     """
-    A label per (question, theme). A theme is a topic across the questions, so
-    its overall label may come from another question's wording ("cheaper deals
-    elsewhere" naming the price theme under "what we do well"); under each
-    question the theme is named after that question's own most central items.
-    A consultant's name (curated themes) is kept everywhere.
+    A label and the most representative item per (question, theme). A theme
+    is a topic across the questions, so its overall label may come from
+    another question's wording ("price" naming the theme under "what we do
+    well"); under each question the theme is named after that question's own
+    items (labels unique within the question, see ``themes.describe_themes``)
+    and shows its item closest to the centroid. A consultant's name (curated
+    themes) is kept everywhere (label ``None``).
     """
-    labels: dict[tuple[str, int], str] = {}
+    labels: dict[tuple[str, int], tuple[str | None, str]] = {}
     for question, frame in items[items["theme_id"] >= 0].groupby("question"):
         # The frame's index is the item's row in ``vectors``.
         rows = frame.index.to_numpy()
         described = describe_themes(frame["text"].tolist(), frame["theme_id"].to_numpy(), vectors[rows])
+        texts = frame["text"].tolist()
         for theme_id, info in described.items():
-            if theme_id not in curated:
-                labels[(str(question), int(theme_id))] = info.label[:200]
+            label = None if theme_id in curated else info.label[:200]
+            representative = texts[info.representative[0]] if info.representative else ""
+            labels[(str(question), int(theme_id))] = (label, representative)
     return labels
 
 
-def _with_question_labels(result: dict, labels: dict[tuple[str, int], str]) -> dict:
+def _with_question_labels(result: dict, named: dict[tuple[str, int], tuple[str | None, str]]) -> dict:
     """Name themes per question in the document; ``theme_label`` keeps the overall name."""
+    labels = {key: label for key, (label, _) in named.items() if label is not None}
     for question, block in result.get("questions", {}).items():
         for theme in block.get("themes", []):
             theme["theme_label"] = theme["label"]
             theme["label"] = labels.get((question, theme["theme_id"]), theme["label"])
+            theme["representative"] = named.get((question, theme["theme_id"]), (None, ""))[1]
     for gap in result.get("gaps", []):
         gap["theme_label"] = gap["label"]
         gap["label"] = labels.get((gap["question"], gap["theme_id"]), gap["label"])
@@ -297,11 +325,13 @@ def _fingerprint(wave: Wave, frames: WaveFrames, engine: str, previous: dict | N
     digest.update(repr(frames.rating_items).encode())
     engagement = wave.engagement
     digest.update(f"{engagement.min_individuals}/{engagement.min_staff_sheets}/{engine}/{ANALYSIS_VERSION}".encode())
+    digest.update(repr(sorted(theme_details(engagement=engagement).items())).encode())
     curation = Theme.objects.filter(engagement=engagement).exclude(custom_label="", merged_into=None)
     digest.update(repr(list(curation.order_by("pk").values_list("pk", "custom_label", "merged_into_id"))).encode())
     pins = ThemePin.objects.filter(item__respondent__wave=wave).order_by("item_id")
     digest.update(repr(list(pins.values_list("item_id", "theme_id"))).encode())
     digest.update(str((previous or {}).get("run", {}).get("id")).encode())
+    digest.update(reveal.predictions_fingerprint(wave).encode())
     return digest.hexdigest()
 
 
@@ -357,6 +387,43 @@ def _final_theme(theme_id: int, merged: dict[int, int | None]) -> int:
     return theme_id
 
 
+def theme_details(*, engagement: Engagement) -> dict[str, str]:
+    """The detail each question's themes are cut at, for questions a consultant changed from the standard."""
+    return dict(
+        ThemeDetail.objects.filter(engagement=engagement)
+        .exclude(detail=DEFAULT_DETAIL)
+        .values_list("question_key", "detail")
+    )
+
+
+@transaction.atomic
+def theme_detail_set(*, engagement: Engagement, question: str, detail: str) -> ThemeDetail:
+    """Ask for coarser or finer themes under one question; the next analysis applies it."""
+    if question not in QuestionKey.values:
+        raise ValidationError({"question": f"There is no question “{question}”."})
+    if detail not in ThemeDetail.Level.values:
+        raise ValidationError({"detail": "Choose coarser, standard or finer."})
+    setting, _ = ThemeDetail.objects.update_or_create(
+        engagement=engagement, question_key=question, defaults={"detail": detail}
+    )
+    return setting
+
+
+def _growth_base(served: AnalysisRun | None, *, engine: str, details: dict[str, str]) -> dict | None:
+    """How the served run found its themes, when this run may grow them instead of finding them afresh."""
+    if served is None or not served.assignments:
+        return None
+    engine_block = (served.result or {}).get("engine") or {}
+    method = engine_block.get("themes") or {}
+    same = (
+        engine_block.get("name") == engine
+        and engine_block.get("analysis_version") == ANALYSIS_VERSION
+        and method.get("details") == details
+        and method.get("found_on")
+    )
+    return method if same else None
+
+
 @transaction.atomic
 def themes_assign(
     *,
@@ -366,26 +433,118 @@ def themes_assign(
     embedder: Embedder,
     served: AnalysisRun | None,
     shown_groups: Sequence[str] | None = None,
-) -> tuple[np.ndarray, pd.DataFrame]:
+) -> tuple[np.ndarray, pd.DataFrame, dict]:
     """
-    Cluster the items and give each cluster a lasting theme id: the theme the
-    served run had most of its items in, else an existing theme with a very
-    close centroid, else a new theme. Merges and consultants' pins then apply.
-    Themes are named only from the answers of ``shown_groups``: a group under
-    the anonymity threshold is clustered with the rest but never quoted.
-    Returns the theme id per item (-1 unassigned) and the themes' table.
+    Give every item a lasting theme id. When the served run's themes were
+    found on the same engine and detail settings and few items have come
+    since (``GROWTH_SHARE``), the items keep their themes and only the new or
+    unassigned ones are placed (``themes.grow_themes``): nothing reshuffles.
+    Otherwise the items are clustered afresh and each cluster takes the theme
+    the served run had most of its items in, else an existing theme with a
+    very close centroid, else a new theme. Merges and consultants' pins then
+    apply. Themes are named only from the answers of ``shown_groups``: a group
+    under the anonymity threshold is clustered with the rest but never quoted.
+    Returns the theme id per item (-1 unassigned), the themes' table, and how
+    the themes were found (stored with the run).
     """
     n = len(items)
+    details = theme_details(engagement=engagement)
     if n == 0:
-        return np.zeros(0, dtype=int), pd.DataFrame({"theme_id": [], "label": [], "keywords": [], "curated": []})
+        empty = pd.DataFrame({"theme_id": [], "label": [], "keywords": [], "curated": []})
+        return np.zeros(0, dtype=int), empty, {"method": "none", "details": details, "found_on": 0, "added": 0}
     texts = items["text"].tolist()
-    clusters = cluster_texts(texts, vectors, params=ThemeParams.for_engine(embedder.name))
+    params = ThemeParams.for_engine(embedder.name)
     previous = {int(k): v for k, v in ((served.assignments or {}) if served else {}).items() if v is not None}
+    seen = {int(k) for k in ((served.assignments or {}) if served else {})}
+    merged = dict(Theme.objects.filter(engagement=engagement).values_list("pk", "merged_into_id"))
+    item_ids = items["item_id"].to_numpy()
+    base = _growth_base(served, engine=embedder.name, details=details)
+    new_items = int(sum(1 for i in item_ids if int(i) not in seen))
+    if base is not None and base["added"] + new_items <= GROWTH_SHARE * base["found_on"]:
+        theme_ids = _themes_grown(engagement, items, texts, vectors, previous, merged, params)
+        method = {"method": "grown", "details": details, "found_on": base["found_on"], "added": base["added"] + new_items}
+    else:
+        theme_ids = _themes_found(engagement, items, texts, vectors, embedder, previous, merged, params, details)
+        method = {"method": "found", "details": details, "found_on": n, "added": 0}
+
+    # By the items' engagement rather than a list of every item id: one cheap join instead of a huge IN list.
+    pins = dict(
+        ThemePin.objects.filter(item__respondent__wave__engagement=engagement).values_list("item_id", "theme_id")
+    )
+    for index, item_id in enumerate(item_ids):
+        if int(item_id) in pins:
+            theme_ids[index] = _final_theme(pins[int(item_id)], merged)
+
+    # Describe the final themes (after merges and pins) and remember their centroids.
+    used = sorted({int(t) for t in theme_ids if t >= 0})
+    described = describe_themes(texts, theme_ids, vectors)
+    if shown_groups is not None:
+        # Names and keywords from shown answers only; a theme only hidden groups raised keeps a neutral name.
+        visible = items["group"].isin(list(shown_groups)).to_numpy()
+        if visible.all():
+            named = described  # every group shown: the same description (it costs seconds at 60,000 items)
+        else:
+            named = describe_themes([t for t, v in zip(texts, visible) if v], theme_ids[visible], vectors[visible])
+        for theme_id, info in described.items():
+            shown_info = named.get(theme_id)
+            info.label = shown_info.label if shown_info else f"Theme {theme_id}"
+            info.keywords = list(shown_info.keywords) if shown_info else []
+    themes_by_id = Theme.objects.in_bulk(used)
+    rows = []
+    for theme_id in used:
+        theme, info = themes_by_id[theme_id], described[theme_id]
+        theme.label = info.label[:200]
+        theme.keywords = list(info.keywords)
+        theme.centroid = info.centroid.astype(np.float32).tobytes()
+        theme.embedder = embedder.name
+        rows.append(
+            {
+                "theme_id": theme_id,
+                "label": theme.display_label,
+                "keywords": list(info.keywords),
+                "curated": bool(theme.custom_label),
+            }
+        )
+    Theme.objects.bulk_update(themes_by_id.values(), ["label", "keywords", "centroid", "embedder", "updated_at"])
+    return theme_ids, pd.DataFrame(rows, columns=["theme_id", "label", "keywords", "curated"]), method
+
+
+def _themes_grown(
+    engagement: Engagement,
+    items: pd.DataFrame,
+    texts: list[str],
+    vectors: np.ndarray,
+    previous: dict[int, int],
+    merged: dict[int, int | None],
+    params: ThemeParams,
+) -> np.ndarray:
+    """The served run's theme per item, the new and unassigned items placed among them (``grow_themes``)."""
+    item_ids = items["item_id"].to_numpy()
+    known = np.array([_final_theme(previous[int(i)], merged) if int(i) in previous else -1 for i in item_ids], dtype=np.int64)
+    labels, rest, new = grow_themes(texts, vectors, known, known < 0, params=params)
+    for cluster_id, info in new.themes.items():
+        theme = Theme.objects.create(engagement=engagement, label=info.label[:200], keywords=info.keywords)
+        labels[rest[new.labels == cluster_id]] = theme.pk
+    return labels
+
+
+def _themes_found(
+    engagement: Engagement,
+    items: pd.DataFrame,
+    texts: list[str],
+    vectors: np.ndarray,
+    embedder: Embedder,
+    previous: dict[int, int],
+    merged: dict[int, int | None],
+    params: ThemeParams,
+    details: dict[str, str],
+) -> np.ndarray:
+    """Cluster afresh and carry theme ids over: by the served run's items, else by a very close centroid."""
+    clusters = cluster_texts_by_question(texts, items["question"].tolist(), vectors, params=params, details=details)
     existing = list(Theme.objects.filter(engagement=engagement, merged_into=None))
     existing_centroids = {
         t.pk: _vector(t.centroid) for t in existing if t.centroid is not None and t.embedder == embedder.name
     }
-    merged = dict(Theme.objects.filter(engagement=engagement).values_list("pk", "merged_into_id"))
     # A consultant's theme (renamed, or holding merged themes) may take several
     # clusters: the consultant said they belong together. Any other theme
     # takes one, so the engine can still split a topic as answers grow.
@@ -419,47 +578,7 @@ def themes_assign(
         if cluster_id not in cluster_theme:
             theme = Theme.objects.create(engagement=engagement, label=info.label[:200], keywords=info.keywords)
             cluster_theme[cluster_id] = theme.pk
-
-    theme_ids = np.array(
-        [_final_theme(cluster_theme[c], merged) if c >= 0 else -1 for c in clusters.labels], dtype=int
-    )
-    # By the items' engagement rather than a list of every item id: one cheap join instead of a huge IN list.
-    pins = dict(
-        ThemePin.objects.filter(item__respondent__wave__engagement=engagement).values_list("item_id", "theme_id")
-    )
-    for index, item_id in enumerate(item_ids):
-        if int(item_id) in pins:
-            theme_ids[index] = _final_theme(pins[int(item_id)], merged)
-
-    # Describe the final themes (after merges and pins) and remember their centroids.
-    used = sorted({int(t) for t in theme_ids if t >= 0})
-    described = describe_themes(texts, theme_ids, vectors)
-    if shown_groups is not None:
-        # Names and keywords from shown answers only; a theme only hidden groups raised keeps a neutral name.
-        visible = items["group"].isin(list(shown_groups)).to_numpy()
-        named = describe_themes([t for t, v in zip(texts, visible) if v], theme_ids[visible], vectors[visible])
-        for theme_id, info in described.items():
-            shown_info = named.get(theme_id)
-            info.label = shown_info.label if shown_info else f"Theme {theme_id}"
-            info.keywords = list(shown_info.keywords) if shown_info else []
-    themes_by_id = Theme.objects.in_bulk(used)
-    rows = []
-    for theme_id in used:
-        theme, info = themes_by_id[theme_id], described[theme_id]
-        theme.label = info.label[:200]
-        theme.keywords = list(info.keywords)
-        theme.centroid = info.centroid.astype(np.float32).tobytes()
-        theme.embedder = embedder.name
-        rows.append(
-            {
-                "theme_id": theme_id,
-                "label": theme.display_label,
-                "keywords": list(info.keywords),
-                "curated": bool(theme.custom_label),
-            }
-        )
-    Theme.objects.bulk_update(themes_by_id.values(), ["label", "keywords", "centroid", "embedder", "updated_at"])
-    return theme_ids, pd.DataFrame(rows, columns=["theme_id", "label", "keywords", "curated"])
+    return np.array([_final_theme(cluster_theme[c], merged) if c >= 0 else -1 for c in clusters.labels], dtype=int)
 
 
 # --- Curation ---------------------------------------------------------------------

@@ -10,6 +10,7 @@ urlpatterns = [
     path("e/<slug:slug>/w/<int:number>/dashboard/", dashboard.wave_dashboard, name="dashboard"),
     path("e/<slug:slug>/w/<int:number>/report/", dashboard.wave_report, name="report"),
     path("e/<slug:slug>/w/<int:number>/dashboard/<str:question>/", dashboard.question_dashboard, name="question_dashboard"),
+    path("e/<slug:slug>/w/<int:number>/dashboard/<str:question>/detail/", views.theme_detail_set, name="theme_detail_set"),
     path("e/<slug:slug>/w/<int:number>/themes/", views.theme_list, name="theme_list"),
     path("e/<slug:slug>/w/<int:number>/themes/<int:theme_id>/", views.theme_detail, name="theme_detail"),
     path("e/<slug:slug>/w/<int:number>/themes/<int:theme_id>/rename/", views.theme_rename, name="theme_rename"),

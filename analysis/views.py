@@ -11,10 +11,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from surveys import selectors as survey_selectors
-from surveys.models import AnswerItem
+from surveys.models import AnswerItem, QuestionKey
 
 from . import exports, selectors, services
-from .forms import ItemMoveForm, ThemeMergeForm, ThemeRenameForm
+from .forms import ItemMoveForm, ThemeDetailForm, ThemeMergeForm, ThemeRenameForm
 from .models import AnalysisRun
 
 
@@ -133,6 +133,29 @@ def theme_detail(request, slug, number, theme_id):
             "hidden_groups": sorted(hidden),
         },
     )
+
+
+@login_required
+@require_POST
+def theme_detail_set(request, slug, number, question):
+    """Coarser or finer themes under one question; re-analysed at once."""
+    wave = survey_selectors.wave_for_user(request.user, slug, number)
+    if question not in QuestionKey.values:
+        raise Http404("No such question.")
+    form = ThemeDetailForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose coarser, standard or finer themes.")
+        return redirect("analysis:question_dashboard", slug=slug, number=number, question=question)
+    try:
+        setting = services.theme_detail_set(engagement=wave.engagement, question=question, detail=form.cleaned_data["detail"])
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("analysis:question_dashboard", slug=slug, number=number, question=question)
+    _recompute_after_edit(wave)
+    messages.success(
+        request, f"Themes here will be {setting.get_detail_display().lower()} once the analysis has run again (a minute or so)."
+    )
+    return redirect("analysis:question_dashboard", slug=slug, number=number, question=question)
 
 
 def _recompute_after_edit(wave) -> None:

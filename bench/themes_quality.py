@@ -4,9 +4,9 @@ Quality: clusters the labelled banking77 files in ``../shared/data`` (see its
 README) with each engine and compares the themes with the gold ``intent``
 column: number of themes vs intents, adjusted Rand index, NMI, homogeneity
 (does a theme hold one intent?) and completeness (does an intent stay in one
-theme?). Banking77's intents are finer than the survey *topics* the engine is
-built for (see ``ThemeParams.merge_similarity``), so expect themes that join
-related intents: high completeness, lower homogeneity and ARI.
+theme?). The clustering alone on vectors embedded here; ``bench/themes``
+measures the same files through import, analysis and export, as production
+runs them.
 
 Scale: builds N synthetic short texts (default 60,000) by sampling
 banking77-dev-large and perturbing each (a dropped or swapped word, a filler

@@ -6,6 +6,9 @@ from .models import (
     Engagement,
     Invitation,
     InvitationEmail,
+    PredictedItem,
+    PredictedRating,
+    Prediction,
     Question,
     Rating,
     RatingItem,
@@ -104,3 +107,23 @@ class RespondentAdmin(admin.ModelAdmin):
 @admin.register(Department)
 class DepartmentAdmin(admin.ModelAdmin):
     list_display = ["name", "engagement"]
+
+
+class PredictedRatingInline(admin.TabularInline):
+    model = PredictedRating
+    extra = 0
+
+
+class PredictedItemInline(admin.TabularInline):
+    model = PredictedItem
+    extra = 0
+
+
+@admin.register(Prediction)
+class PredictionAdmin(admin.ModelAdmin):
+    """A leader's forecast of customers' or staff's answers (the workshop reveal)."""
+
+    list_display = ["__str__", "wave", "target", "session", "updated_at"]
+    list_filter = ["target", "wave__engagement"]
+    raw_id_fields = ["respondent", "session"]
+    inlines = [PredictedRatingInline, PredictedItemInline]

@@ -24,6 +24,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from random import Random
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -1325,10 +1326,45 @@ def demo_seed(*, password: str) -> SeedResult:
 
 def _seed_leaders(rng: Random, wave: Wave, user: AbstractBaseUser, item_keys: list[str]) -> None:
     session = services.session_open(wave=wave, opened_by=user, name="Leadership team workshop")
+    services.session_predictions_set(session=session, predict_customers=True, predict_staff=False)
+    # A generator of its own: the predictions leave every answer above unchanged.
+    forecast = Random(SEED + 1)
     sheets = answer_sheets(rng, L, [""] * LEADERS)
     for items, ratings in zip(sheets, individual_ratings(rng, L, LEADERS, item_keys)):
-        services.leader_submit(session=session, answers=Answers(items=items, ratings=_rating_inputs(ratings)))
+        leader = services.leader_submit(session=session, answers=Answers(items=items, ratings=_rating_inputs(ratings)))
+        services.prediction_submit(
+            session=session, respondent=leader, target=Group.CUSTOMER, prediction=leader_forecast(forecast, item_keys)
+        )
     services.session_close(session=session)
+
+
+# The leaders' forecast of the customers (the reveal): over-optimistic on purpose. Per rating
+# item, the share of customers they expect to give 5 (customers' actual: 5-7%, RATING_MIX)
+# and the average they expect (actual about 2.6).
+FORECAST_TOP_BOX = {"overall": (35, 55), "consistency": (25, 45), "problem_handling": (25, 45), "customer_centricity": (30, 50)}
+FORECAST_MEAN = (3.6, 4.2)
+# What they expect customers to raise: their own strengths (the planted contradiction
+# fast_response among them) and improvements, never the planted blind spots.
+FORECAST_THEMES = {
+    QuestionKey.STRENGTHS: ["fast_response", "friendly_staff", "reliable_network", "easy_online_account"],
+    QuestionKey.IMPROVEMENTS: ["missed_appointments", "outage_updates", "digital_self_service"],
+}
+
+
+def leader_forecast(rng: Random, item_keys: list[str]) -> services.PredictionInput:
+    ratings = []
+    for key in item_keys:
+        low, high = FORECAST_TOP_BOX.get(key, FORECAST_TOP_BOX["overall"])
+        top_box = rng.randint(low, high)
+        least, most = services.mean_bounds(top_box)
+        mean = Decimal(str(round(rng.uniform(*FORECAST_MEAN), 1)))
+        ratings.append(services.PredictedRatingInput(key, top_box, min(max(mean, least), most).quantize(Decimal("0.1"))))
+    items = [
+        ItemInput(question, rng.choice(THEMES[key].internal))
+        for question, keys in FORECAST_THEMES.items()
+        for key in rng.sample(keys, rng.randint(1, 3))
+    ]
+    return services.PredictionInput(ratings=ratings, items=items)
 
 
 def _seed_staff(rng: Random, wave: Wave, item_keys: list[str]) -> None:

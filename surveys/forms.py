@@ -12,6 +12,8 @@ from django.core.exceptions import ValidationError
 from .defaults import RATING_SCALE
 from .mailing import DEFAULT_SUBJECT, PLACEHOLDERS
 from .models import (
+    PREDICTED_ITEMS_MAX,
+    PREDICTED_QUESTIONS,
     QUESTION_TAGS,
     STAFF_MEMBERS_MAX,
     STAFF_MEMBERS_MIN,
@@ -21,7 +23,17 @@ from .models import (
     RatingItem,
     Wave,
 )
-from .services import Answers, ItemInput, RatingInput, SheetDetails
+from .services import (
+    MEAN_ROUNDING,
+    Answers,
+    ItemInput,
+    PredictedRatingInput,
+    PredictionInput,
+    RatingInput,
+    SheetDetails,
+    decimal_text,
+    mean_bounds,
+)
 from .validators import validate_plain_text
 
 TAG_LABELS = {
@@ -121,6 +133,7 @@ class RatingItemForm(PlainTextMixin, forms.ModelForm):
 
 class SessionOpenForm(PlainTextMixin, forms.Form):
     name = forms.CharField(label="Session name (optional)", max_length=200, required=False)
+    predict_customers = forms.BooleanField(label="Leaders then predict the customers' view", required=False)
 
 
 class ContactsForm(PlainTextMixin, forms.Form):
@@ -475,3 +488,121 @@ class ContactsEraseForm(forms.Form):
         if not cleaned.get("everyone") and not cleaned.get("contact"):
             raise ValidationError("Choose a contact to erase, or tick the box to erase every contact.")
         return cleaned
+
+
+# --- Workshop predictions ---------------------------------------------------------
+
+
+class SessionPredictionsForm(forms.Form):
+    predict_customers = forms.BooleanField(
+        required=False,
+        label="Ask leaders to predict the customers' view",
+        help_text="After their own answers: the share of customers rating each item 5, the average, and what customers raise.",
+    )
+    predict_staff = forms.BooleanField(
+        required=False,
+        label="Then also the staff's view",
+        help_text="A second, shorter round of the same predictions for the staff sheets.",
+    )
+
+
+PredictedItemFormSet = forms.formset_factory(
+    type("PredictedItemForm", (ItemForm,), {"tags": ()}),
+    formset=BaseItemFormSet,
+    extra=3,
+    max_num=PREDICTED_ITEMS_MAX,
+    validate_max=True,
+    absolute_max=PREDICTED_ITEMS_MAX,
+)
+
+
+class PredictionForm(forms.Form):
+    """
+    A leader's forecast of one group's answers: per rating item the percent
+    giving 5 and the average, then up to five items per predicted question.
+    The item lists are formsets of their own (``sections``).
+    """
+
+    def __init__(self, wave: Wave, target: str, data=None, initial_prediction=None):
+        initial = {}
+        rows_initial: dict[str, list[dict]] = {}
+        if initial_prediction is not None and data is None:
+            for rating in initial_prediction.ratings.all():
+                initial[f"top_box_{rating.item.key}"] = rating.top_box_percent
+                initial[f"mean_{rating.item.key}"] = rating.mean
+            for item in initial_prediction.items.all():
+                rows_initial.setdefault(item.question_key, []).append({"text": item.text})
+        super().__init__(data, initial=initial, prefix="p")
+        self.wave, self.target = wave, target
+        self.rating_items = list(wave.rating_items.all())
+        for item in self.rating_items:
+            self.fields[f"top_box_{item.key}"] = forms.IntegerField(
+                label="% giving 5",
+                min_value=0,
+                max_value=100,
+                error_messages={"required": "Give a share from 0 to 100%."},
+                widget=forms.NumberInput(attrs={"class": "form-control", "inputmode": "numeric", "step": "1"}),
+            )
+            self.fields[f"mean_{item.key}"] = forms.DecimalField(
+                label="Average, 1–5",
+                min_value=1,
+                max_value=5,
+                max_digits=3,
+                decimal_places=1,
+                error_messages={"required": "Give an average from 1.0 to 5.0."},
+                widget=forms.NumberInput(attrs={"class": "form-control", "inputmode": "decimal", "step": "0.1"}),
+            )
+        questions = {q.key: q for q in wave.questions.all()}
+        self.sections = [
+            (
+                questions[key] if key in questions else None,
+                key,
+                PredictedItemFormSet(
+                    data, prefix=f"predict_{key}", initial=None if data is not None else (rows_initial.get(key) or None)
+                ),
+            )
+            for key in PREDICTED_QUESTIONS
+        ]
+        self.service_errors: list[str] = []
+
+    def rows(self) -> list[tuple]:
+        """(rating item, percent field, average field) per item, for the template."""
+        return [(item, self[f"top_box_{item.key}"], self[f"mean_{item.key}"]) for item in self.rating_items]
+
+    def clean(self):
+        cleaned = super().clean()
+        for item in self.rating_items:
+            top_box, mean = cleaned.get(f"top_box_{item.key}"), cleaned.get(f"mean_{item.key}")
+            if top_box is None or mean is None:
+                continue
+            low, high = mean_bounds(top_box)
+            if mean < low - MEAN_ROUNDING or mean > high + MEAN_ROUNDING:
+                self.add_error(
+                    f"mean_{item.key}",
+                    f"If {top_box}% give 5, the average is between {decimal_text(low)} and {decimal_text(high)}.",
+                )
+        return cleaned
+
+    def is_valid(self) -> bool:
+        return all([formset.is_valid() for _, _, formset in self.sections]) & super().is_valid()
+
+    def prediction(self) -> PredictionInput:
+        return PredictionInput(
+            ratings=[
+                PredictedRatingInput(
+                    item_key=item.key,
+                    top_box_percent=self.cleaned_data[f"top_box_{item.key}"],
+                    mean=self.cleaned_data[f"mean_{item.key}"],
+                )
+                for item in self.rating_items
+            ],
+            items=[item for _, key, formset in self.sections for item in formset.items(key)],
+        )
+
+    @property
+    def has_errors(self) -> bool:
+        return bool(
+            self.service_errors
+            or (self.is_bound and self.errors)
+            or any(formset.total_error_count() for _, _, formset in self.sections)
+        )

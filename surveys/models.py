@@ -245,6 +245,17 @@ class WorkshopSession(models.Model):
     opened_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     opened_at = models.DateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # The reveal: after answering for themselves, leaders predict what customers (and staff) said.
+    predict_customers = models.BooleanField(
+        "ask leaders to predict the customers' view",
+        default=False,
+        help_text="After their own answers, each leader predicts how customers rated and what they raised.",
+    )
+    predict_staff = models.BooleanField(
+        "also ask them to predict the staff's view",
+        default=False,
+        help_text="A second prediction, of the staff sheets, after the customers'.",
+    )
 
     class Meta:
         ordering = ["-opened_at"]
@@ -255,6 +266,13 @@ class WorkshopSession(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status == self.Status.OPEN
+
+    @property
+    def predicted_groups(self) -> list[str]:
+        """The groups leaders are asked to predict, in the order they are asked."""
+        if not self.predict_customers:
+            return []
+        return [Group.CUSTOMER] + ([Group.STAFF] if self.predict_staff else [])
 
 
 class Invitation(models.Model):
@@ -427,3 +445,76 @@ class Rating(models.Model):
 
     def __str__(self) -> str:
         return f"{self.item.key}={self.value}"
+
+
+# --- Workshop predictions ------------------------------------------------------
+
+# The open questions a leader predicts items for, and how many items each.
+PREDICTED_QUESTIONS = (QuestionKey.STRENGTHS, QuestionKey.IMPROVEMENTS)
+PREDICTED_ITEMS_MAX = 5
+
+
+class Prediction(models.Model):
+    """
+    One leader's forecast of another group's answers (customers or staff):
+    per rating item the share rating it 5 and the average, and the items they
+    expect that group to raise. Kept apart from the leader's own answers, so it
+    never enters the leadership group's analysis.
+    """
+
+    respondent = models.ForeignKey(Respondent, on_delete=models.CASCADE, related_name="predictions")
+    wave = models.ForeignKey(Wave, on_delete=models.CASCADE, related_name="predictions")
+    session = models.ForeignKey(
+        WorkshopSession, null=True, blank=True, on_delete=models.SET_NULL, related_name="predictions"
+    )
+    target = models.CharField("predicted group", max_length=12, choices=[(Group.CUSTOMER, "Customers"), (Group.STAFF, "Staff")])
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["respondent_id", "target"]
+        constraints = [
+            models.UniqueConstraint(fields=["respondent", "target"], name="prediction_unique_target"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Prediction of {self.get_target_display().lower()} by leader #{self.respondent_id}"
+
+
+class PredictedRating(models.Model):
+    """A predicted rating item: percent of the group giving 5 (excellent) and the average 1-5."""
+
+    prediction = models.ForeignKey(Prediction, on_delete=models.CASCADE, related_name="ratings")
+    item = models.ForeignKey(RatingItem, on_delete=models.CASCADE, related_name="predicted_ratings")
+    top_box_percent = models.PositiveSmallIntegerField(validators=[MaxValueValidator(100)])
+    mean = models.DecimalField(
+        max_digits=3,
+        decimal_places=1,
+        validators=[MinValueValidator(RATING_MIN), MaxValueValidator(RATING_MAX)],
+    )
+
+    class Meta:
+        ordering = ["prediction_id", "item_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["prediction", "item"], name="predicted_rating_unique_item"),
+            models.CheckConstraint(condition=Q(top_box_percent__lte=100), name="predicted_top_box_percent"),
+            models.CheckConstraint(condition=Q(mean__gte=RATING_MIN, mean__lte=RATING_MAX), name="predicted_mean_in_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.item.key}: {self.top_box_percent}% / {self.mean}"
+
+
+class PredictedItem(models.Model):
+    """One item a leader expects the predicted group to raise under a question."""
+
+    prediction = models.ForeignKey(Prediction, on_delete=models.CASCADE, related_name="items")
+    question_key = models.CharField(max_length=20, choices=QuestionKey.choices)
+    text = models.TextField()
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["prediction_id", "question_key", "order", "id"]
+
+    def __str__(self) -> str:
+        return self.text[:60]

@@ -35,6 +35,9 @@ urlpatterns = [
     path("join/", guard_guessing(workshop.join), name="join"),
     path("join/<token:code>/", guard_guessing(workshop.leader_answer), name="leader_answer"),
     path("join/<token:code>/thanks/", guard_guessing(workshop.leader_thanks), name="leader_thanks"),
+    path(
+        "join/<token:code>/predict/<token:group>/", guard_guessing(workshop.leader_predict), name="leader_predict"
+    ),
     path("staff/<token:token>/", guard_guessing(staff.staff_start), name="staff_start"),
     path("staff/<token:token>/print/", guard_guessing(staff.staff_print), name="staff_print"),
     path("sheet/<token:token>/", guard_guessing(staff.staff_sheet), name="staff_sheet"),

@@ -13,7 +13,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from . import mailing
-from .models import Engagement, Group, Invitation, InvitationEmail, Respondent, Wave, WorkshopSession
+from .models import Engagement, Group, Invitation, InvitationEmail, Prediction, Respondent, Wave, WorkshopSession
 
 
 def engagements_for_user(user: AbstractBaseUser) -> QuerySet[Engagement]:
@@ -148,6 +148,91 @@ def wave_response_counts(wave: Wave) -> dict:
 
 def session_live_count(session: WorkshopSession) -> int:
     return session.respondents.filter(status=Respondent.Status.SUBMITTED).count()
+
+
+def session_live_counts(session: WorkshopSession) -> dict:
+    """Leaders who answered in this session, and how many of them predicted each group (two queries)."""
+    predicted = dict(
+        Prediction.objects.filter(session=session, respondent__status=Respondent.Status.SUBMITTED)
+        .values_list("target")
+        .annotate(n=Count("id"))
+    )
+    return {
+        "submitted": session_live_count(session),
+        "predicted": {group: predicted.get(group, 0) for group in (Group.CUSTOMER, Group.STAFF)},
+    }
+
+
+REVEAL_NOUNS = {Group.CUSTOMER: "customers", Group.STAFF: "staff"}
+REVEAL_POSSESSIVES = {Group.CUSTOMER: "customers'", Group.STAFF: "staff's"}
+
+
+def reveal_missing(session: WorkshopSession) -> list[str]:
+    """
+    What the reveal of this session's wave still lacks, in words for the
+    facilitator: predictions from too few leaders, or no (or too few) answers
+    of the predicted group. The same thresholds as the analysis applies.
+    """
+    wave, engagement = session.wave, session.wave.engagement
+    missing = []
+    for group in session.predicted_groups:
+        noun = REVEAL_NOUNS[group]
+        leaders = Prediction.objects.filter(
+            wave=wave, target=group, respondent__status=Respondent.Status.SUBMITTED
+        ).count()
+        if leaders == 0:
+            missing.append(f"No leader has predicted the {REVEAL_POSSESSIVES[group]} view.")
+        elif leaders < engagement.min_individuals:
+            missing.append(
+                f"Only {leaders} leader{'s' if leaders != 1 else ''} predicted the {REVEAL_POSSESSIVES[group]} view; forecasts are "
+                f"shown from {engagement.min_individuals} leaders (the anonymity threshold)."
+            )
+        answered = wave.respondents.filter(group=group, status=Respondent.Status.SUBMITTED).count()
+        threshold = engagement.min_staff_sheets if group == Group.STAFF else engagement.min_individuals
+        if answered == 0:
+            missing.append("No customer answers yet in this wave." if group == Group.CUSTOMER else "No staff sheets yet in this wave.")
+        elif answered < threshold:
+            unit = "staff sheets" if group == Group.STAFF else noun
+            missing.append(
+                f"Only {answered} {unit} have answered so far; their view is shown from {threshold} "
+                "(the anonymity threshold)."
+            )
+    return missing
+
+
+def wave_predictions(wave: Wave) -> list[dict]:
+    """
+    The wave's leader predictions as plain data for ``analysis.predictions``:
+    one dict per prediction, ``{prediction_id, respondent_id, target,
+    ratings: {item_key: {top_box, mean}}, items: [{item_id, question, text}]}``,
+    top_box as a share 0-1. Only submitted leaders count.
+    """
+    predictions = (
+        Prediction.objects.filter(wave=wave, respondent__status=Respondent.Status.SUBMITTED, respondent__group=Group.LEADERSHIP)
+        .order_by("respondent_id", "target")
+        .prefetch_related("ratings__item", "items")
+    )
+    return [
+        {
+            "prediction_id": p.pk,
+            "respondent_id": p.respondent_id,
+            "target": p.target,
+            "ratings": {
+                r.item.key: {"top_box": r.top_box_percent / 100, "mean": float(r.mean)} for r in p.ratings.all()
+            },
+            "items": [{"item_id": i.pk, "question": i.question_key, "text": i.text} for i in p.items.all()],
+        }
+        for p in predictions
+    ]
+
+
+def leader_prediction(respondent_id: int, target: str) -> Prediction | None:
+    """A leader's stored prediction of ``target``, to fill the form again."""
+    return (
+        Prediction.objects.filter(respondent_id=respondent_id, target=target)
+        .prefetch_related("ratings__item", "items")
+        .first()
+    )
 
 
 # --- Invitation emails -------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -21,6 +22,8 @@ from django.utils.text import slugify
 
 from . import defaults
 from .models import (
+    PREDICTED_ITEMS_MAX,
+    PREDICTED_QUESTIONS,
     QUESTION_TAGS,
     RATING_MAX,
     RATING_MIN,
@@ -31,6 +34,9 @@ from .models import (
     Engagement,
     Group,
     Invitation,
+    PredictedItem,
+    PredictedRating,
+    Prediction,
     Question,
     Rating,
     RatingItem,
@@ -376,11 +382,34 @@ def session_open(*, wave: Wave, opened_by: AbstractBaseUser | None = None, name:
 
 
 @transaction.atomic
-def session_close(*, session: WorkshopSession) -> WorkshopSession:
+def session_close(*, session: WorkshopSession, compute_reveal: bool = False) -> WorkshopSession:
+    """
+    Close the session. With ``compute_reveal`` (the facilitator's button) the
+    wave's analysis is queued at once, without the debounce, so the reveal is
+    ready by the time the facilitator turns to the projector.
+    """
     WorkshopSession.objects.filter(pk=session.pk, status=WorkshopSession.Status.OPEN).update(
         status=WorkshopSession.Status.CLOSED, closed_at=timezone.now()
     )
     session.refresh_from_db()
+    if compute_reveal:
+        from analysis.models import AnalysisRun
+        from analysis.services import analysis_request
+
+        analysis_request(wave=session.wave, trigger=AnalysisRun.Trigger.MANUAL, countdown=0)
+    return session
+
+
+@transaction.atomic
+def session_predictions_set(
+    *, session: WorkshopSession, predict_customers: bool, predict_staff: bool
+) -> WorkshopSession:
+    """Switch the leaders' predictions on or off; staff can only be predicted after customers."""
+    if predict_staff and not predict_customers:
+        raise ValidationError("Leaders predict the staff's view after the customers'; switch on the customers' too.")
+    session.predict_customers = predict_customers
+    session.predict_staff = predict_staff
+    session.save(update_fields=["predict_customers", "predict_staff"])
     return session
 
 
@@ -528,6 +557,128 @@ def leader_submit(*, session: WorkshopSession, answers: Answers, submission_key:
     )
     _after_answers(session.wave_id)
     return respondent
+
+
+# --- Workshop predictions ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PredictedRatingInput:
+    """A leader's forecast for one rating item: percent of the group giving 5, and the average 1-5."""
+
+    item_key: str
+    top_box_percent: int
+    mean: Decimal
+
+
+@dataclass
+class PredictionInput:
+    ratings: list[PredictedRatingInput] = field(default_factory=list)
+    items: list[ItemInput] = field(default_factory=list)
+
+
+# A mean is given to one decimal, so it may sit this far outside the exact bounds.
+MEAN_ROUNDING = Decimal("0.05")
+
+
+def decimal_text(value: Decimal) -> str:
+    """2.80 as "2.8", 4.45 as "4.45": a bound as a person would write it."""
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def mean_bounds(top_box_percent: int) -> tuple[Decimal, Decimal]:
+    """
+    The averages possible when ``top_box_percent`` give 5: the rest give at
+    least 1 and at most 4, so the mean lies in [1 + 4p, 4 + p].
+    """
+    p = Decimal(top_box_percent) / 100
+    return 1 + 4 * p, 4 + p
+
+
+def prediction_validate(*, wave: Wave, prediction: PredictionInput) -> None:
+    errors: list[str] = []
+    item_keys = list(wave.rating_items.values_list("key", flat=True))
+    given = [r.item_key for r in prediction.ratings]
+    for rating in prediction.ratings:
+        if rating.item_key not in item_keys:
+            errors.append(f"Unknown rating item “{rating.item_key}”.")
+            continue
+        if not 0 <= rating.top_box_percent <= 100:
+            errors.append("A share of excellent ratings is between 0% and 100%.")
+            continue
+        if not RATING_MIN <= rating.mean <= RATING_MAX:
+            errors.append(f"An average rating is between {RATING_MIN} and {RATING_MAX}.")
+            continue
+        low, high = mean_bounds(rating.top_box_percent)
+        if rating.mean < low - MEAN_ROUNDING or rating.mean > high + MEAN_ROUNDING:
+            errors.append(
+                f"{rating.item_key}: if {rating.top_box_percent}% give 5, the average is between "
+                f"{decimal_text(low)} and {decimal_text(high)}; change the share or the average."
+            )
+    if len(given) != len(set(given)):
+        errors.append("Each rating item is predicted once.")
+    if set(item_keys) - set(given):
+        errors.append("Predict every rating item: the share giving 5 and the average.")
+    # Predicted items are checked as answer items are (text, length), then for the predicted questions.
+    try:
+        answers_validate(wave=wave, answers=Answers(items=prediction.items), complete=False)
+    except ValidationError as error:
+        errors.extend(error.messages)
+    per_question: dict[str, int] = {}
+    for item in prediction.items:
+        per_question[item.question_key] = per_question.get(item.question_key, 0) + 1
+    for key, count in per_question.items():
+        if key not in PREDICTED_QUESTIONS:
+            errors.append(f"Items are predicted for strengths and improvements only, not “{key}”.")
+        elif count > PREDICTED_ITEMS_MAX:
+            errors.append(f"Predict at most {PREDICTED_ITEMS_MAX} items for “{key}”.")
+    if errors:
+        raise ValidationError(errors)
+
+
+@transaction.atomic
+def prediction_submit(
+    *, session: WorkshopSession, respondent: Respondent, target: str, prediction: PredictionInput
+) -> Prediction:
+    """
+    Store (or replace) one leader's prediction of ``target``'s answers. The
+    leader must have answered for themselves in this session first; a second
+    submission replaces the first, so a leader may correct their forecast
+    while the session is open.
+    """
+    session = WorkshopSession.objects.select_related("wave").select_for_update().get(pk=session.pk)
+    if not session.is_open:
+        raise SubmissionRefused(SubmissionRefused.SESSION_CLOSED)
+    _ensure_wave_open(session.wave)
+    if target not in session.predicted_groups:
+        raise ValidationError("This session does not ask for that prediction.")
+    if not (
+        respondent.session_id == session.pk
+        and respondent.group == Group.LEADERSHIP
+        and respondent.status == Respondent.Status.SUBMITTED
+    ):
+        raise ValidationError("Answer for yourself first, then predict.")
+    prediction_validate(wave=session.wave, prediction=prediction)
+    stored, _ = Prediction.objects.update_or_create(
+        respondent=respondent, target=target, defaults={"wave": session.wave, "session": session}
+    )
+    stored.ratings.all().delete()
+    stored.items.all().delete()
+    rating_items = {i.key: i for i in session.wave.rating_items.all()}
+    PredictedRating.objects.bulk_create(
+        PredictedRating(prediction=stored, item=rating_items[r.item_key], top_box_percent=r.top_box_percent, mean=r.mean)
+        for r in prediction.ratings
+    )
+    order: dict[str, int] = {}
+    rows = []
+    for item in prediction.items:
+        order[item.question_key] = order.get(item.question_key, 0) + 1
+        rows.append(
+            PredictedItem(prediction=stored, question_key=item.question_key, text=item.text.strip(), order=order[item.question_key])
+        )
+    PredictedItem.objects.bulk_create(rows)
+    _after_answers(session.wave_id)
+    return stored
 
 
 def _sheet_answers(details: SheetDetails, answers: Answers) -> Answers:

@@ -9,6 +9,7 @@ and openpyxl.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import re
@@ -321,6 +322,39 @@ class ItemExportTests(TestCase):
         for args, message in cases:
             with self.subTest(args=args), self.assertRaisesMessage(CommandError, message):
                 call_command("export_items", *args, stdout=io.StringIO(), stderr=io.StringIO())
+
+    def test_command_exits_non_zero_with_a_clear_message_on_an_unknown_slug_or_wave(self):
+        from analysis.management.commands.export_items import Command
+
+        cases = [
+            (["no-such-company"], "There is no engagement “no-such-company”"),
+            ([self.engagement.slug, "--wave", "9"], "has no wave 9"),
+        ]
+        for args, message in cases:
+            stdout, stderr = io.StringIO(), io.StringIO()
+            with self.subTest(args=args), contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(stdout):
+                with self.assertRaises(SystemExit) as exit_:
+                    Command().run_from_argv(["manage.py", "export_items", *args])
+                self.assertEqual(exit_.exception.code, 1)
+                self.assertIn(message, stderr.getvalue())
+                self.assertEqual(stdout.getvalue(), "")  # no half-written CSV
+
+    def test_theme_columns_carry_the_runs_assignment_and_per_question_label(self):
+        run = self.served
+        labels = {
+            (question, theme["theme_id"]): theme["label"]
+            for question, block in run.result["questions"].items()
+            for theme in block["themes"]
+        }
+        rows = parse_csv(self.command_csv()[0])[1:]
+        items = self.shown_items()
+        self.assertEqual(len(rows), len(items))
+        for row, item in zip(rows, items):
+            theme_id = run.assignments[str(item.pk)]
+            self.assertEqual(row[6], "" if theme_id is None else str(theme_id))
+            if theme_id is not None:
+                self.assertEqual(row[7], exports.neutralise(labels[(item.question_key, theme_id)]))
+        self.assertTrue(any(row[6] for row in rows))
 
     def test_theme_list_links_to_the_exports(self):
         content = self.client.get(self.url("theme_list")).content.decode()

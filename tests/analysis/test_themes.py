@@ -28,10 +28,14 @@ from analysis.embeddings import (
     normalise_text,
 )
 from analysis.themes import (
+    DETAIL_LEVELS,
     ThemeParams,
     assign_to_themes,
     cluster_texts,
+    cluster_texts_by_detail,
+    cluster_texts_by_question,
     describe_themes,
+    grow_themes,
 )
 
 BANKING77_DEV = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "banking77-dev.csv"
@@ -173,11 +177,27 @@ class ThemeTests:
         assert len(together) == 1 and -1 not in together
 
     def test_labels_are_short_readable_phrases(self) -> None:
-        for theme in minilm_themes().themes.values():
+        from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+        result = minilm_themes()
+        for theme_id, theme in result.themes.items():
             assert isinstance(theme.label, str)
             assert theme.label.strip() == theme.label and theme.label
-            assert any(ch.isalpha() for ch in theme.label)
-            assert len(theme.label.split()) <= 8 and "\n" not in theme.label
+            assert 2 <= len(theme.label.split()) <= 5 and "\n" not in theme.label, theme.label
+            assert theme.label.casefold() not in ENGLISH_STOP_WORDS
+            # Drawn from the theme's own items.
+            own = " ".join(TEXTS[i] for i in np.flatnonzero(result.labels == theme_id)).casefold()
+            assert all(word.casefold() in own for word in theme.label.split()), theme.label
+        labels = [t.label.casefold() for t in result.themes.values()]
+        assert len(labels) == len(set(labels)), labels
+
+    def test_themes_with_the_same_words_get_different_labels(self) -> None:
+        texts = ["app crashes", "the app crashes", "app crashes daily", "app crashes again", "app crashes often"]
+        vectors, _ = blobs(5, centres=5, seed=3)
+        described = describe_themes(texts, np.array([0, 0, 1, 1, 2]), vectors)
+        labels = [info.label.casefold() for info in described.values()]
+        assert len(set(labels)) == 3, labels
+        assert all(1 <= len(label.split()) <= 5 for label in labels)
 
     def test_keywords_name_the_topic(self) -> None:
         result = minilm_themes()
@@ -235,11 +255,12 @@ class ThemeTests:
         frame = pd.read_csv(BANKING77_DEV)
         texts = frame["text"].tolist()
         result = cluster_texts(texts, minilm().embed(texts))
-        # Measured: ARI 0.23, NMI 0.67, 19 themes for 39 intents (bench/themes_quality.py).
-        # Themes are topics, coarser than banking77's intents, so ARI is modest by design.
-        assert adjusted_rand_score(frame["intent"], result.labels) >= 0.18
-        assert normalized_mutual_info_score(frame["intent"], result.labels) >= 0.60
-        assert 10 <= len(result.themes) <= 80
+        # Measured: ARI 0.639, NMI 0.857, 34 themes for 39 intents, 0.2% unassigned
+        # (bench/themes; the issue's bar is ARI 0.61, NMI 0.84, <= 78 themes, <= 5%).
+        assert adjusted_rand_score(frame["intent"], result.labels) >= 0.61
+        assert normalized_mutual_info_score(frame["intent"], result.labels) >= 0.84
+        assert 20 <= len(result.themes) <= 78
+        assert (result.labels == -1).mean() <= 0.05
 
     def test_banking77_quality_of_the_tfidf_fallback_does_not_regress(self) -> None:
         if not BANKING77_DEV.exists():
@@ -251,9 +272,9 @@ class ThemeTests:
         texts = frame["text"].tolist()
         embedder = TfidfEmbedder()
         result = cluster_texts(texts, embedder.embed(texts), params=ThemeParams.for_engine(embedder.name))
-        # Measured: ARI 0.38, NMI 0.69.
-        assert adjusted_rand_score(frame["intent"], result.labels) >= 0.30
-        assert normalized_mutual_info_score(frame["intent"], result.labels) >= 0.62
+        # Measured: ARI 0.418, NMI 0.716, 37 themes.
+        assert adjusted_rand_score(frame["intent"], result.labels) >= 0.36
+        assert normalized_mutual_info_score(frame["intent"], result.labels) >= 0.66
 
     # --- TF-IDF fallback --------------------------------------------------------------
 
@@ -362,6 +383,73 @@ class ThemeTests:
         assert len(result.themes) == 25
         assert _same_partition(result.labels, truth)
         assert sum(t.size for t in result.themes.values()) == int((result.labels >= 0).sum())
+
+    def test_a_big_topic_is_one_theme_even_among_few(self) -> None:
+        # Few, big topics: modularity alone may cut each in pieces; the engine must not.
+        vectors, truth = blobs(900, centres=2, dim=32, spread=0.2, seed=4)
+        result = cluster_texts([f"answer {i}" for i in range(900)], vectors)
+        assert len(result.themes) == 2 and _same_partition(result.labels, truth)
+
+    def test_finer_detail_gives_more_themes_and_coarser_fewer(self) -> None:
+        if not BANKING77_DEV.exists():
+            pytest.skip(f"{BANKING77_DEV} is missing")
+        import pandas as pd
+
+        texts = pd.read_csv(BANKING77_DEV)["text"].tolist()[:400]
+        results = cluster_texts_by_detail(texts, minilm().embed(texts))
+        assert set(results) == set(DETAIL_LEVELS)
+        counts = {detail: len(result.themes) for detail, result in results.items()}
+        assert counts["coarser"] < counts["standard"] < counts["finer"], counts
+        standard = cluster_texts(texts, minilm().embed(texts))
+        assert np.array_equal(standard.labels, results["standard"].labels)
+
+    def test_each_question_is_cut_at_its_own_detail(self) -> None:
+        vectors, truth = blobs(300, centres=6, dim=32, spread=0.15, seed=9)
+        texts = [f"answer {i}" for i in range(300)]
+        questions = ["strengths" if i % 2 else "improvements" for i in range(300)]
+        same = cluster_texts_by_question(texts, questions, vectors, details={})
+        assert np.array_equal(same.labels, cluster_texts(texts, vectors).labels)
+        mixed = cluster_texts_by_question(texts, questions, vectors, details={"strengths": "finer"})
+        improvements = np.array([q == "improvements" for q in questions])
+        # The other question keeps its themes (ids renumbered, partition equal)...
+        from sklearn.metrics import adjusted_rand_score
+
+        assert adjusted_rand_score(same.labels[improvements], mixed.labels[improvements]) == 1.0
+        # ...and no theme mixes a finer question's items with a standard one's.
+        for theme_id in mixed.themes:
+            members = mixed.labels == theme_id
+            assert members[improvements].all() or not members[improvements].any() or not members[~improvements].any()
+        with pytest.raises(ValueError):
+            ThemeParams().at_detail("tiny")
+
+    # --- Growing themes with new items ------------------------------------------------
+
+    def test_growing_moves_no_existing_item(self) -> None:
+        vectors, truth = blobs(400, centres=4, dim=32, spread=0.15, seed=11)
+        texts = [f"answer {i}" for i in range(400)]
+        start = cluster_texts(texts[:380], vectors[:380])
+        labels = np.concatenate([start.labels + 100, np.full(20, -1)])  # any ids
+        labels[:380][start.labels < 0] = -1
+        fresh = np.arange(400) >= 380
+        grown, rest, new = grow_themes(texts, vectors, labels, fresh)
+        assert np.array_equal(grown[:380], labels[:380])
+        # The new items join the theme of their own topic.
+        for i in range(380, 400):
+            same_topic = np.flatnonzero(truth[:380] == truth[i])
+            assert grown[i] == np.bincount(labels[same_topic][labels[same_topic] >= 0]).argmax()
+        assert len(rest) == 0 and new.themes == {}
+
+    def test_a_new_topic_among_new_items_forms_a_new_theme(self) -> None:
+        vectors, truth = blobs(300, centres=4, dim=32, spread=0.15, seed=12)
+        texts = [f"answer {i}" for i in range(300)]
+        old = truth < 3
+        first = cluster_texts([t for t, o in zip(texts, old) if o], vectors[old])
+        labels = np.full(300, -1)
+        labels[old] = first.labels
+        grown, rest, new = grow_themes(texts, vectors, labels, ~old)
+        assert np.array_equal(grown[old], labels[old])
+        assert set(rest.tolist()) == set(np.flatnonzero(~old).tolist())
+        assert len(new.themes) == 1 and (new.labels == 0).all()
 
     def test_describe_themes_uses_the_ids_it_is_given(self) -> None:
         texts = ["unexpected charges on my bill", "my bill went up", "the app keeps crashing", "app crashes", "n/a"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import re
+from decimal import Decimal
 
 from django.apps import apps
 from django.contrib import admin
@@ -25,6 +26,9 @@ from surveys.models import (
     Group,
     Invitation,
     InvitationEmail,
+    PredictedItem,
+    PredictedRating,
+    Prediction,
     Question,
     Rating,
     RatingItem,
@@ -617,7 +621,8 @@ class SessionTests(ConsultantTestCase):
         url = self.session_url("session_status", session)
 
         response = self.client.get(url)
-        self.assertEqual(response.json(), {"code": session.code, "status": "open", "submitted": 0})
+        no_predictions = {"predicted": {"customer": 0, "staff": 0}, "predicting": []}
+        self.assertEqual(response.json(), {"code": session.code, "status": "open", "submitted": 0, **no_predictions})
         self.assertIn("no-cache", response["Cache-Control"])
 
         services.leader_submit(session=session, answers=complete_answers(self.wave))
@@ -626,7 +631,9 @@ class SessionTests(ConsultantTestCase):
         self.assertEqual(self.client.get(url).json()["submitted"], 2)
 
         services.session_close(session=session)
-        self.assertEqual(self.client.get(url).json(), {"code": session.code, "status": "closed", "submitted": 2})
+        self.assertEqual(
+            self.client.get(url).json(), {"code": session.code, "status": "closed", "submitted": 2, **no_predictions}
+        )
 
     def test_qr_code_is_an_svg_of_the_join_link(self):
         session = services.session_open(wave=self.wave)
@@ -646,21 +653,34 @@ class AdminTests(TestCase):
         engagement = engagement_create(workspace=workspace)
         cls.wave = first_wave(engagement)
         services.department_add(engagement=engagement, name="Sales")
-        leader_answers(cls.wave)
+        session = leader_answers(cls.wave)
         services.invitations_create(wave=cls.wave, contacts=[Contact("carla@example.com", "Carla", "Retail")])
         cls.respondent = Respondent.objects.get(group=Group.LEADERSHIP)
+        # The leader's forecast of the customers (the workshop reveal).
+        services.session_predictions_set(session=session, predict_customers=True, predict_staff=False)
+        services.prediction_submit(
+            session=session,
+            respondent=cls.respondent,
+            target=Group.CUSTOMER,
+            prediction=services.PredictionInput(
+                ratings=[services.PredictedRatingInput(i.key, 40, Decimal("3.8")) for i in cls.wave.rating_items.all()],
+                items=[ItemInput("strengths", "Friendly staff")],
+            ),
+        )
 
     def setUp(self):
         self.client.force_login(self.superuser)
 
     def test_every_collection_model_is_registered_or_inline(self):
-        registered = {Workspace, Engagement, Department, Wave, WorkshopSession, Invitation, Respondent}
+        registered = {Workspace, Engagement, Department, Wave, WorkshopSession, Invitation, Respondent, Prediction}
         inline_only = {
             Question: Wave,
             RatingItem: Wave,
             AnswerItem: Respondent,
             Rating: Respondent,
             InvitationEmail: Invitation,
+            PredictedRating: Prediction,
+            PredictedItem: Prediction,
         }
         for model in registered:
             self.assertIn(model, admin.site._registry, f"{model.__name__} is not in the admin")

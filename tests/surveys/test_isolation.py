@@ -205,6 +205,7 @@ class WorkspaceIsolationTests(TestCase):
             "surveys:rating_item_list": {"key": "friendliness", **labels},
             "surveys:rating_item_edit": {"key": "speed", **labels},
             "surveys:session_open": {"name": "Second workshop"},
+            "surveys:session_predictions": {"predict_customers": "on"},
             "surveys:invitation_list": {"pasted": "carla@example.com, Carla Diaz, Retail"},
             "surveys:invitation_email": {
                 "invite_subject": "Your view of {company}",

@@ -64,6 +64,18 @@ class WorkshopTests:
         assert response.status_code == 200
         return response.json()["submitted"]
 
+    def test_predictions_are_chosen_when_the_session_opens(self):
+        page = self.client.get(self._wave_url("wave_detail"))
+        assert 'name="predict_customers" id="id_predict_customers" checked' in page.content.decode()
+
+        self.client.post(self._wave_url("session_open"), {"name": "With forecasts", "predict_customers": "on"})
+        self.client.post(self._wave_url("session_open"), {"name": "Answers only"})
+
+        sessions = {s.name: (s.predict_customers, s.predict_staff) for s in WorkshopSession.objects.filter(wave=self.wave)}
+        assert sessions == {"With forecasts": (True, False), "Answers only": (False, False)}
+        page = self.client.get(self._wave_url("wave_detail"))
+        assert self._wave_url("predictions_accuracy") in page.content.decode()
+
     def test_opening_a_session_gives_a_six_character_code_and_a_qr_code(self):
         session = self._open_session()
 

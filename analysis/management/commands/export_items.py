@@ -26,8 +26,16 @@ class Command(BaseCommand):
         parser.add_argument("--wave", type=int, help="Wave number (default: the latest wave).")
         parser.add_argument("--format", choices=["csv", "xlsx"], default="csv", help="File format (default: csv).")
         parser.add_argument("--output", help="File to write (default: standard output; required for xlsx).")
+        parser.add_argument(
+            "--predictions",
+            action="store_true",
+            help="Export the leaders' predicted items of the workshop reveal instead of the answer items "
+            "(group leadership-prediction:customer or :staff, theme = the customer theme matched).",
+        )
 
-    def handle(self, *args, slug: str, wave: int | None, format: str, output: str | None, **options):
+    def handle(
+        self, *args, slug: str, wave: int | None, format: str, output: str | None, predictions: bool = False, **options
+    ):
         if format == "xlsx" and not output:
             raise CommandError("XLSX is a binary file: give --output FILE.xlsx.")
         engagement = Engagement.objects.filter(slug=slug).first()
@@ -43,7 +51,7 @@ class Command(BaseCommand):
                 f"No analysis has finished for {engagement} wave {target.number}: "
                 f"run `python manage.py analyze {slug} --wave {target.number}` first."
             )
-        rows = exports.item_rows(target, run)
+        rows = exports.predicted_item_rows(run) if predictions else exports.item_rows(target, run)
         if format == "xlsx":
             count = exports.write_xlsx(rows, output)
         elif output:
@@ -52,4 +60,5 @@ class Command(BaseCommand):
         else:
             count = exports.write_csv(rows, _Text(self.stdout))
         # The summary goes to standard error: standard output may be the CSV itself.
-        self.stderr.write(f"Wrote {count} items of {engagement} wave {target.number}.")
+        what = "predicted items" if predictions else "items"
+        self.stderr.write(f"Wrote {count} {what} of {engagement} wave {target.number}.")
