@@ -224,6 +224,7 @@ class WorkspaceIsolationTests(TestCase):
             "analysis:theme_rename": {"label": "Waiting for replies"},
             "analysis:theme_merge": {"target": str(self.other_theme_a)},
             "analysis:item_move": {"item": str(self.theme_item_a), "theme": str(self.other_theme_a)},
+            "analysis:theme_detail_set": {"detail": "finer"},
         }
 
     def prepare(self) -> dict[str, Callable[[], object]]:
