@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from django.core.management import CommandError, call_command
-from django.test import TestCase
+from django.test import TestCase, TransactionTestCase
 from django.urls import reverse
 from openpyxl import load_workbook
 
@@ -323,22 +323,6 @@ class ItemExportTests(TestCase):
             with self.subTest(args=args), self.assertRaisesMessage(CommandError, message):
                 call_command("export_items", *args, stdout=io.StringIO(), stderr=io.StringIO())
 
-    def test_command_exits_non_zero_with_a_clear_message_on_an_unknown_slug_or_wave(self):
-        from analysis.management.commands.export_items import Command
-
-        cases = [
-            (["no-such-company"], "There is no engagement “no-such-company”"),
-            ([self.engagement.slug, "--wave", "9"], "has no wave 9"),
-        ]
-        for args, message in cases:
-            stdout, stderr = io.StringIO(), io.StringIO()
-            with self.subTest(args=args), contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(stdout):
-                with self.assertRaises(SystemExit) as exit_:
-                    Command().run_from_argv(["manage.py", "export_items", *args])
-                self.assertEqual(exit_.exception.code, 1)
-                self.assertIn(message, stderr.getvalue())
-                self.assertEqual(stdout.getvalue(), "")  # no half-written CSV
-
     def test_theme_columns_carry_the_runs_assignment_and_per_question_label(self):
         run = self.served
         labels = {
@@ -360,3 +344,30 @@ class ItemExportTests(TestCase):
         content = self.client.get(self.url("theme_list")).content.decode()
         self.assertIn(self.url("export_csv"), content)
         self.assertIn(self.url("export_xlsx"), content)
+
+
+class ItemExportExitTests(TransactionTestCase):
+    """
+    The command as a shell runs it: ``run_from_argv`` prints the error and exits
+    non-zero. It closes the database connections when it ends, which a
+    TestCase's wrapping transaction would not survive on PostgreSQL, hence a
+    TransactionTestCase.
+    """
+
+    def test_command_exits_non_zero_with_a_clear_message_on_an_unknown_slug_or_wave(self):
+        from analysis.management.commands.export_items import Command
+
+        _, workspace = consultant_create(username="ana", workspace_name="Alpha Consulting")
+        engagement = engagement_create(workspace=workspace, name="Northwind Traders")
+        cases = [
+            (["no-such-company"], "There is no engagement “no-such-company”"),
+            ([engagement.slug, "--wave", "9"], "has no wave 9"),
+        ]
+        for args, message in cases:
+            stdout, stderr = io.StringIO(), io.StringIO()
+            with self.subTest(args=args), contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(stdout):
+                with self.assertRaises(SystemExit) as exit_:
+                    Command().run_from_argv(["manage.py", "export_items", *args])
+                self.assertEqual(exit_.exception.code, 1)
+                self.assertIn(message, stderr.getvalue())
+                self.assertEqual(stdout.getvalue(), "")  # no half-written CSV
