@@ -7,7 +7,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
-PYTEST_ARGS ?=
+# One test process per core (pytest-xdist; a class's tests stay in one process).
+PYTEST_ARGS ?= -n auto --maxprocesses 4 --dist loadscope
 
 # Security settings an operator may relax in their shell; check-deploy unsets
 # them so it always checks the shipped production defaults.

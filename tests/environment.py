@@ -27,6 +27,31 @@ os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-not-used-anywhere-els
 os.environ.setdefault("ANALYSIS_ON_SUBMIT", "0")
 
 
+def _redis_database_of_this_process() -> None:
+    """
+    Under pytest-xdist (``make test`` runs two processes) each test process gets
+    its own Redis database: one below the given one per process (gw0 keeps it,
+    gw1 takes the next lower), so one process's worker never takes the other's
+    tasks and a purge empties only its own queue. pytest-django gives each
+    process its own test database the same way (``test_<name>_gw1``).
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    url = os.environ.get("REDIS_URL", "")
+    if not worker.startswith("gw") or not url:
+        return
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    base = int(parts.path.lstrip("/") or 0)
+    database = base - int(worker[2:])
+    if database < 0:
+        raise RuntimeError(f"REDIS_URL {url}: no Redis database left for test process {worker}; use a higher one")
+    os.environ["REDIS_URL"] = urlunsplit(parts._replace(path=f"/{database}"))
+
+
+_redis_database_of_this_process()
+
+
 import uuid  # noqa: E402
 
 import pytest  # noqa: E402
