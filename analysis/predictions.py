@@ -195,10 +195,18 @@ def gap_sentence(target: str, key: str, label: str, predicted: float | None, act
     return f"You expected {_pct(predicted)} of {noun} to call {phrase} excellent. {_pct(actual)} did."
 
 
-def _leader_names(predictions: Sequence[Mapping[str, Any]]) -> dict[int, str]:
-    """Pseudonyms L1, L2, ... by respondent id: the leaders are never named or numbered by database id."""
-    ids = sorted({int(p["respondent_id"]) for p in predictions})
-    return {respondent_id: f"L{n}" for n, respondent_id in enumerate(ids, start=1)}
+def _leader_names(predictions: Sequence[Mapping[str, Any]], answered: Sequence[int] = ()) -> dict[int, str]:
+    """
+    Pseudonyms L1, L2, ... (the leaders are never named or numbered by database
+    id), numbered as the item export numbers leaders: by respondent id among
+    the leaders whose own answers hold items (``answered``), so L2's forecast
+    is the forecast of the L2 whose answers a consultant reads in the export.
+    A leader who predicted without giving items of their own comes after them.
+    """
+    names = {int(respondent_id): f"L{n}" for n, respondent_id in enumerate(sorted(set(answered)), start=1)}
+    for respondent_id in sorted({int(p["respondent_id"]) for p in predictions} - set(names)):
+        names[respondent_id] = f"L{len(names) + 1}"
+    return names
 
 
 def target_accuracy(
@@ -208,8 +216,13 @@ def target_accuracy(
     *,
     target: str,
     min_individuals: int,
+    answered: Sequence[int] = (),
 ) -> dict[str, Any]:
-    """The accuracy block of one predicted group (see the module docstring)."""
+    """
+    The accuracy block of one predicted group (see the module docstring).
+    ``answered``: the ids of the leaders whose answers hold items, which
+    number the leaders as the item export does.
+    """
     mine = [p for p in predictions if p["target"] == target]
     leaders = len({p["respondent_id"] for p in mine})
     block: dict[str, Any] = {"group": target, "leaders": leaders, "threshold": min_individuals}
@@ -226,7 +239,7 @@ def target_accuracy(
         }
     status, message = _actual_status(result, target)
     available = status == "ok"
-    names = _leader_names(mine)
+    names = _leader_names(mine, answered)
 
     ratings: list[dict[str, Any]] = []
     per_leader: dict[int, dict[str, list[float]]] = {p["respondent_id"]: {"top_box": [], "mean": []} for p in mine}
@@ -387,18 +400,22 @@ def accuracy(
     *,
     min_individuals: int,
     engine: str,
+    answered: Sequence[int] = (),
 ) -> dict[str, Any]:
     """
     The document's ``predictions`` block: ``{match: {...}, targets:
     {customer: {...}, staff: {...}}}``, one ``target_accuracy`` block per
     predicted group. ``matches`` maps a predicted item id to (theme id or
-    None, similarity), as ``match_items`` gives them.
+    None, similarity), as ``match_items`` gives them; ``answered`` (the ids
+    of leaders whose answers hold items) numbers the leaders as the export does.
     """
     return {
         "match": {"engine": engine, "rule": MATCH_RULE, "threshold": match_threshold(engine)},
         "leaders": len({p["respondent_id"] for p in predictions}),
         "targets": {
-            target: target_accuracy(predictions, result, matches, target=target, min_individuals=min_individuals)
+            target: target_accuracy(
+                predictions, result, matches, target=target, min_individuals=min_individuals, answered=answered
+            )
             for target in TARGETS
         },
     }

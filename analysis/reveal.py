@@ -68,8 +68,9 @@ def predictions_for_run(
                 candidates = {theme_id: c for (q, theme_id), c in centroids.items() if q == question}
                 for n, match in zip(rows, predictions.match_items(predicted_vectors[rows], candidates, threshold=threshold)):
                     matches[predicted[n][0]] = match
+    answered = items.loc[items["group"] == predictions.LEADERSHIP, "respondent_id"].astype(int).unique().tolist()
     return predictions.accuracy(
-        found, result, matches, min_individuals=wave.engagement.min_individuals, engine=engine
+        found, result, matches, min_individuals=wave.engagement.min_individuals, engine=engine, answered=answered
     )
 
 

@@ -36,7 +36,7 @@ from .themes import DEFAULT_DETAIL, ThemeParams, cluster_texts_by_question, desc
 logger = logging.getLogger(__name__)
 
 # Bump when the meaning of a result changes, so unchanged answers are recomputed once.
-ANALYSIS_VERSION = "10"
+ANALYSIS_VERSION = "11"
 # A cluster takes over an existing theme when at least this share of its items
 # (those the served run had assigned) sat in that theme: a re-run keeps ids.
 OVERLAP_SHARE = 0.5

@@ -353,6 +353,38 @@ class PredictionFlowTests:
         xlsx = self.client.get(self._wave_url("predictions_export_xlsx"))
         assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
 
+    def test_a_leaders_forecast_carries_the_same_pseudonym_as_their_answers_in_the_export(
+        self, django_capture_on_commit_callbacks
+    ):
+        self._customers_answer(10)
+        session = self._open_session()
+        # Six leaders answer, each with an item of their own; all but the first predict.
+        for n in range(6):
+            leader = Client()
+            url = reverse("public:leader_answer", args=[session.code])
+            own = {"strengths": [f"Answer of leader number {n}"], "improvements": ["Slow to reply to emails"]}
+            data = answer_post_data(self.wave, items=own, extra={"submission_key": submission_key(leader, url)})
+            assert leader.post(url, data).status_code == 302
+            if n:
+                forecast = {"strengths": [f"Forecast of leader number {n}"], "improvements": []}
+                assert leader.post(self._predict_url(session), prediction_post_data(self.wave, items=forecast)).status_code == 302
+        with django_capture_on_commit_callbacks(execute=True):
+            self.client.post(self._wave_url("session_close", session.pk))
+
+        def pseudonyms(*options: str, prefix: str) -> dict[str, str]:
+            out = io.StringIO()
+            call_command("export_items", self.engagement.slug, *options, stdout=out, stderr=io.StringIO())
+            rows = csv.DictReader(io.StringIO(out.getvalue()))
+            return {r["text"].removeprefix(prefix): r["respondent"] for r in rows if r["text"].startswith(prefix)}
+
+        answers = pseudonyms(prefix="Answer of leader number ")
+        forecasts = pseudonyms("--predictions", prefix="Forecast of leader number ")
+        assert sorted(answers.values()) == ["L1", "L2", "L3", "L4", "L5", "L6"]
+        assert set(forecasts) == {"1", "2", "3", "4", "5"}
+        assert {n: answers[n] for n in forecasts} == forecasts
+        block = run_served(self.wave).result["predictions"]["targets"]["customer"]
+        assert sorted(row["leader"] for row in block["per_leader"]) == sorted(forecasts.values())
+
 
 @pytest.mark.django_db
 class DemoRevealTests:
