@@ -674,7 +674,7 @@ def describe_themes(
     if not theme_ids:
         return {}
 
-    keywords = _class_tfidf_keywords(texts, labels, theme_ids, n_keywords)
+    keywords, word_scores = _class_tfidf_keywords(texts, labels, theme_ids, n_keywords)
     themes: dict[int, ThemeInfo] = {}
     for tid in theme_ids:
         members = np.flatnonzero(labels == tid)
@@ -688,7 +688,7 @@ def describe_themes(
             size=len(members),
             representative=central[:3],
         )
-    _name_themes(themes, texts)
+    _name_themes(themes, texts, word_scores)
     return themes
 
 
@@ -762,47 +762,58 @@ def _doc_tokens(doc: str) -> tuple[tuple[str, str, str | None], ...]:
     return tuple(tokens)
 
 
-def _keyword_terms(docs: Sequence[str]) -> tuple[list[set[str]], dict[str, str]]:
-    """Per document the set of unigram and bigram keys; and each key's display form."""
-    surface_counts: dict[str, Counter[str]] = {}
-    doc_terms: list[set[str]] = []
+def _keyword_terms(docs: Sequence[str]) -> list[dict[str, str]]:
+    """Per document its unigram and bigram keys, each with the words the document wrote it in."""
+    doc_terms: list[dict[str, str]] = []
     for doc in docs:
-        terms: set[str] = set()
-        for key, word, previous in _doc_tokens(str(doc)):
-            surface_counts.setdefault(key, Counter())[word] += 1
-            terms.add(key)
-            if previous is not None:
-                terms.add(f"{previous} {key}")
+        tokens = _doc_tokens(str(doc))
+        terms: dict[str, str] = {}
+        for n, (key, word, previous) in enumerate(tokens):
+            terms.setdefault(key, word)
+            if previous is not None:  # the token before is that word, right before this one
+                terms.setdefault(f"{previous} {key}", f"{tokens[n - 1][1]} {word}")
         doc_terms.append(terms)
-    # The most used surface form; ties go to the shorter, then alphabetical.
-    display = {
-        key: min(forms.items(), key=lambda item: (-item[1], len(item[0]), item[0]))[0]
-        for key, forms in surface_counts.items()
-    }
-    for term in {t for terms in doc_terms for t in terms if " " in t}:
-        first, second = term.split(" ")
-        display[term] = f"{display[first]} {display[second]}"
-    return doc_terms, display
+    return doc_terms
+
+
+def _surface_forms(surface_counts: Counter[tuple[int, int, str]]) -> dict[tuple[int, int], str]:
+    """
+    How each theme writes each term: per (theme row, term column) the form its
+    own items use most ("charges" in a theme of unexpected charges, though
+    "charged" is commoner across themes); ties go to the shorter, then
+    alphabetical. A label is so made of words its own items contain.
+    """
+    best: dict[tuple[int, int], tuple[int, int, str]] = {}
+    for (row, col, form), count in surface_counts.items():
+        rank = (-count, len(form), form)
+        if (row, col) not in best or rank < best[(row, col)]:
+            best[(row, col)] = rank
+    return {cell: rank[2] for cell, rank in best.items()}
 
 
 def _class_tfidf_keywords(
     texts: Sequence[str], labels: np.ndarray, theme_ids: list[int], n_keywords: int
-) -> dict[int, list[str]]:
+) -> tuple[dict[int, list[str]], dict[int, dict[str, float]]]:
+    """Per theme its keywords, best first, and the scores of its best single-word keys (for naming)."""
     assigned = np.flatnonzero(labels != UNASSIGNED)
-    doc_terms, display = _keyword_terms([texts[i] for i in assigned])
+    doc_terms = _keyword_terms([texts[i] for i in assigned])
     vocabulary = sorted({t for terms in doc_terms for t in terms})
     if not vocabulary:  # nothing but stop words and digits
-        return {tid: [] for tid in theme_ids}
+        return {tid: [] for tid in theme_ids}, {tid: {} for tid in theme_ids}
     column = {t: j for j, t in enumerate(vocabulary)}
     row_of_theme = {tid: r for r, tid in enumerate(theme_ids)}
 
     # themes x terms: in how many of the theme's items each term occurs.
     rows, cols = [], []
+    surface_counts: Counter[tuple[int, int, str]] = Counter()
     for i, terms in zip(assigned, doc_terms):
         r = row_of_theme[int(labels[i])]
-        for t in terms:
+        for t, form in terms.items():
+            c = column[t]
             rows.append(r)
-            cols.append(column[t])
+            cols.append(c)
+            surface_counts[(r, c, form)] += 1
+    display = _surface_forms(surface_counts)
     per_theme = sparse.csr_matrix(
         (np.ones(len(rows)), (rows, cols)), shape=(len(theme_ids), len(vocabulary))
     )
@@ -817,6 +828,7 @@ def _class_tfidf_keywords(
     names = np.array(vocabulary)
 
     result: dict[int, list[str]] = {}
+    word_scores: dict[int, dict[str, float]] = {}
     for tid in theme_ids:
         r = row_of_theme[tid]
         start, end = per_theme.indptr[r], per_theme.indptr[r + 1]
@@ -826,9 +838,11 @@ def _class_tfidf_keywords(
         cols_r, freq = cols_r[keep], freq[keep]
         scores = freq / max(words_per_theme[r], 1.0) * idf[cols_r]
         order = np.lexsort((names[cols_r], -scores))  # best first, ties alphabetical
-        ranked = [display[vocabulary[cols_r[o]]] for o in order]
+        ranked = [display[(r, int(cols_r[o]))] for o in order]
         result[tid] = _pick_keywords(ranked, n_keywords)
-    return result
+        words = [o for o in order if not is_phrase[cols_r[o]]][:_SCORED_WORDS]
+        word_scores[tid] = {vocabulary[cols_r[o]]: float(scores[o]) for o in words}
+    return result, word_scores
 
 
 def _pick_keywords(ranked: list[str], n: int) -> list[str]:
@@ -889,6 +903,42 @@ def _context_words(texts: Sequence[str], representative: list[int], words: list[
     return found
 
 
+#: Single-word keys per theme whose scores name it (its best keywords).
+_SCORED_WORDS = 20
+#: Splits an answer where a phrase cannot run on: sentence and clause punctuation.
+_CLAUSE_RE = re.compile(r"[.,;:!?()\[\]{}\"“”/]+|\s[-–—]+\s")
+#: A word as written, apostrophes kept ("didn't").
+_SPAN_WORD_RE = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+
+
+def _span_labels(texts: Sequence[str], representative: list[int], scores: dict[str, float]) -> list[str]:
+    """
+    Labels cut from the theme's most central items, best first: every run of
+    2-5 words within one clause that starts and ends with one of the theme's
+    keywords ("unexpected charges", "slow to reply"), scored by the keywords
+    it holds divided by the square root of its length, so a phrase as people
+    wrote it names the theme rather than two keywords side by side.
+    """
+    if not scores:
+        return []
+    found: dict[str, float] = {}
+    for index in representative:
+        for clause in _CLAUSE_RE.split(str(texts[index])):
+            words = _SPAN_WORD_RE.findall(clause)
+            keys = [_stem(w.lower()) if _WORD_RE.fullmatch(w.lower()) else "" for w in words]
+            for i in range(len(words)):
+                if scores.get(keys[i], 0.0) <= 0:
+                    continue
+                for j in range(i + 1, min(i + _MAX_LABEL_WORDS, len(words))):
+                    if scores.get(keys[j], 0.0) <= 0:
+                        continue
+                    label = " ".join(words[i : j + 1])
+                    value = sum(scores.get(k, 0.0) for k in set(keys[i : j + 1])) / (j + 1 - i) ** 0.5
+                    if value > found.get(label, 0.0):
+                        found[label] = value
+    return sorted(found, key=lambda label: (-found[label], len(label), label))
+
+
 def _fallback_label(texts: Sequence[str], representative: list[int]) -> str:
     """The most central item's first words, for a theme without a keyword (all stop words or digits)."""
     for index in representative:
@@ -898,20 +948,35 @@ def _fallback_label(texts: Sequence[str], representative: list[int]) -> str:
     return "Other answers"
 
 
-def _name_themes(themes: dict[int, ThemeInfo], texts: Sequence[str]) -> None:
+def _name_themes(
+    themes: dict[int, ThemeInfo], texts: Sequence[str], word_scores: dict[int, dict[str, float]] | None = None
+) -> None:
     """Give every theme a 2-5 word label of its own keywords, no two alike.
 
-    The label is the best class-based TF-IDF keyword, joined with the next
-    one when it is a single word ("exchange rate", "card declined", "refund
-    pending"): the terms that set this theme apart from the others, in the
-    respondents' words, and never a stop word (the keyword list has none).
-    Larger themes choose first; a later theme whose label is taken adds its
-    next keyword, and if every keyword is spent, its place ("... (2)").
+    The label is a phrase of one of its most central items that starts and
+    ends with its class-based TF-IDF keywords (``_span_labels``: "unexpected
+    charges on my bill" gives "unexpected charges"). Where no such phrase
+    exists (one keyword per clause), it is the best keyword joined with the
+    next one when it is a single word ("exchange rate", "card declined"):
+    the terms that set this theme apart from the others, in the respondents'
+    words, and never a stop word (the keyword list has none). Larger themes
+    choose first; a later theme whose label is taken takes its next phrase,
+    or adds its next keyword, and if every keyword is spent, its place
+    ("... (2)").
     Consultants can rename themes, so this only has to be a good first name.
     """
     taken: set[str] = set()
     for tid in sorted(themes, key=lambda t: (-themes[t].size, t)):
         info = themes[tid]
+        span = next(
+            (label for label in _span_labels(texts, info.representative, (word_scores or {}).get(tid, {}))
+             if label.casefold() not in taken),
+            None,
+        )
+        if span is not None:
+            taken.add(span.casefold())
+            info.label = span[:1].upper() + span[1:]
+            continue
         words = _label_words(info.keywords)
         if len(words) == 1:
             # One distinguishing word ("refund"): its most central item says what about it.

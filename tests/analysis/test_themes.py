@@ -191,6 +191,28 @@ class ThemeTests:
         labels = [t.label.casefold() for t in result.themes.values()]
         assert len(labels) == len(set(labels)), labels
 
+    def test_a_label_uses_the_words_its_own_items_use(self) -> None:
+        # "charged" is the commoner form overall, but the second theme's items all say "charges".
+        charged = [f"I was charged twice {when}" for when in ("today", "again", "this month", "last week", "in May")]
+        charges = ["Unexpected charges on my bill", "unexpected charges again", "so many unexpected charges"]
+        texts = charged + ["charged for nothing", "charged wrongly"] + charges
+        vectors, _ = blobs(len(texts), centres=2, seed=3)
+        labels = np.array([0] * 7 + [1] * 3)
+        described = describe_themes(texts, labels, vectors)
+        own = " ".join(charges).casefold().split()
+        assert all(word in own for word in described[1].label.casefold().split()), described[1].label
+        assert "charges" in described[1].label.casefold() and "charged" in described[0].label.casefold()
+
+    def test_a_label_is_a_phrase_people_wrote_not_keywords_side_by_side(self) -> None:
+        slow = ["They are slow to reply to emails", "So slow to reply, again", "slow to reply when I call",
+                "Always slow to reply"]
+        friendly = ["Friendly staff on the phone", "the phone staff are friendly", "friendly phone staff"]
+        vectors, _ = blobs(len(slow) + len(friendly), centres=2, seed=3)
+        described = describe_themes(slow + friendly, np.array([0] * len(slow) + [1] * len(friendly)), vectors)
+        label = described[0].label.casefold()
+        assert label == "slow to reply", described[0].label  # "to" kept: as written, not "Slow reply"
+        assert any(label in text.casefold() for text in slow)
+
     def test_themes_with_the_same_words_get_different_labels(self) -> None:
         texts = ["app crashes", "the app crashes", "app crashes daily", "app crashes again", "app crashes often"]
         vectors, _ = blobs(5, centres=5, seed=3)
