@@ -948,14 +948,13 @@ def _fallback_label(texts: Sequence[str], representative: list[int]) -> str:
     return "Other answers"
 
 
-def _name_themes(
-    themes: dict[int, ThemeInfo], texts: Sequence[str], word_scores: dict[int, dict[str, float]] | None = None
-) -> None:
+def _name_themes(themes: dict[int, ThemeInfo], texts: Sequence[str], word_scores: dict[int, dict[str, float]]) -> None:
     """Give every theme a 2-5 word label of its own keywords, no two alike.
 
     The label is a phrase of one of its most central items that starts and
-    ends with its class-based TF-IDF keywords (``_span_labels``: "unexpected
-    charges on my bill" gives "unexpected charges"). Where no such phrase
+    ends with its class-based TF-IDF keywords (``_span_labels``: "they hit
+    me with unexpected charges on my bill" gives "unexpected charges on my
+    bill" when "unexpected", "charges" and "bill" are keywords). Where no such phrase
     exists (one keyword per clause), it is the best keyword joined with the
     next one when it is a single word ("exchange rate", "card declined"):
     the terms that set this theme apart from the others, in the respondents'
@@ -969,7 +968,7 @@ def _name_themes(
     for tid in sorted(themes, key=lambda t: (-themes[t].size, t)):
         info = themes[tid]
         span = next(
-            (label for label in _span_labels(texts, info.representative, (word_scores or {}).get(tid, {}))
+            (label for label in _span_labels(texts, info.representative, word_scores.get(tid, {}))
              if label.casefold() not in taken),
             None,
         )
