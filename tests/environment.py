@@ -29,7 +29,7 @@ os.environ.setdefault("ANALYSIS_ON_SUBMIT", "0")
 
 def _redis_database_of_this_process() -> None:
     """
-    Under pytest-xdist (``make test`` runs two processes) each test process gets
+    Under pytest-xdist (``make test`` runs one process per core, up to four) each test process gets
     its own Redis database: one below the given one per process (gw0 keeps it,
     gw1 takes the next lower), so one process's worker never takes the other's
     tasks and a purge empties only its own queue. pytest-django gives each
